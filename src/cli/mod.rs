@@ -1,0 +1,191 @@
+//! The command-line front end: turns parsed arguments into calls on the library and renders the
+//! results as text or JSON. Only this module draws (progress bars, tables).
+
+pub mod args;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::library::{Access, Library};
+use crate::pipeline::{self, Failure, IndexOptions, Progress};
+use crate::query::{self, QueryFace};
+use crate::vision::{self, FaceModels, Manifest};
+pub use args::{Cli, Command};
+
+/// Exit status when some files could not be indexed (the rest were).
+pub const EXIT_PARTIAL: u8 = 2;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let library_dir = cli.library.clone().unwrap_or_else(Library::default_dir);
+    match &cli.command {
+        Command::Index(a) => index(&cli, library_dir, a),
+        Command::Search(a) => search(&cli, library_dir, a),
+        Command::Status => status(&cli, library_dir),
+    }
+}
+
+fn manifest(cli: &Cli) -> anyhow::Result<Manifest> {
+    let dir = vision::runtime::find_models(cli.models.as_deref())?;
+    Ok(Manifest::load(&dir)?)
+}
+
+fn index(cli: &Cli, library_dir: PathBuf, a: &args::IndexArgs) -> anyhow::Result<ExitCode> {
+    let manifest = manifest(cli)?;
+    let mut library = Library::open(&library_dir, Access::Write)?;
+    let opts = IndexOptions {
+        roots: a.paths.clone(),
+        jobs: a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        device: cli.device,
+        batch_size: a.batch_size,
+    };
+    let bar = Bar::new(std::io::stderr().is_terminal());
+    let summary = pipeline::index(&mut library, &manifest, &opts, &bar)?;
+    bar.finish();
+    if cli.json {
+        print_json(&summary)?;
+    } else {
+        let s = &summary;
+        println!(
+            "{} photos seen: {} new, {} changed, {} unchanged, {} removed, {} failed; {} other files skipped",
+            s.photos_seen, s.new, s.changed, s.unchanged, s.removed, s.failed, s.skipped
+        );
+        println!(
+            "{} faces found in {:.1} s ({:.1} photos/s); library: {} photos, {} faces ({})",
+            s.faces, s.seconds, s.photos_per_second, s.library_photos, s.library_faces, library_dir.display()
+        );
+    }
+    Ok(if summary.failed > 0 { ExitCode::from(EXIT_PARTIAL) } else { ExitCode::SUCCESS })
+}
+
+#[derive(Serialize)]
+struct SearchReport<'a> {
+    query: String,
+    faces: Vec<QueryFace>,
+    face: usize,
+    threshold: f32,
+    method: query::Method,
+    matches: &'a [query::Match],
+}
+
+fn search(cli: &Cli, library_dir: PathBuf, a: &args::SearchArgs) -> anyhow::Result<ExitCode> {
+    let manifest = manifest(cli)?;
+    let library = Library::open(&library_dir, Access::Read)?;
+    let mut models = FaceModels::load(&manifest, cli.device, std::thread::available_parallelism().map_or(1, |n| n.get()))?;
+    let faces = query::query_faces(&mut models, &a.photo)?;
+    let listed = query::describe(&faces);
+    if faces.is_empty() {
+        bail!("{}: no face found in the query photo", a.photo.display());
+    }
+    let number = a.face.unwrap_or(1);
+    if number == 0 || number > faces.len() {
+        let list: Vec<String> = listed.iter().map(face_line).collect();
+        bail!("{}: no face {number}; the photo has {} face(s):\n{}", a.photo.display(), faces.len(), list.join("\n"));
+    }
+    let threshold = a.threshold.unwrap_or(manifest.embedder.match_threshold);
+    let matches = query::photos_of(&library, &manifest, &faces[number - 1].embedding, threshold, a.method)?;
+    if cli.json {
+        let query = a.photo.display().to_string();
+        print_json(&SearchReport { query, faces: listed, face: number, threshold, method: a.method, matches: &matches })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}: {} face(s), searching with face {number}", a.photo.display(), faces.len())?;
+    if faces.len() > 1 {
+        for f in &listed {
+            writeln!(out, "{}", face_line(f))?;
+        }
+    }
+    writeln!(out, "{} photo(s) at similarity >= {threshold}:", matches.len())?;
+    for m in &matches {
+        let r = m.rect;
+        writeln!(out, "{:.3}  {}  face at ({:.0},{:.0})-({:.0},{:.0})", m.similarity, m.path, r.x0, r.y0, r.x1, r.y1)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn face_line(f: &QueryFace) -> String {
+    let r = f.rect;
+    format!("  face {}: ({:.0},{:.0})-({:.0},{:.0}), {:.0}×{:.0} px, score {:.2}", f.number, r.x0, r.y0, r.x1, r.y1, r.width(), r.height(), f.score)
+}
+
+#[derive(Serialize)]
+struct Status {
+    library: String,
+    photos: usize,
+    faces: usize,
+}
+
+fn status(cli: &Cli, library_dir: PathBuf) -> anyhow::Result<ExitCode> {
+    let library = Library::open(&library_dir, Access::Read)?;
+    let s = Status {
+        library: library_dir.display().to_string(),
+        photos: library.store.num_photos()?,
+        faces: library.store.num_faces()?,
+    };
+    if cli.json {
+        print_json(&s)?;
+    } else {
+        println!("{}: {} photos, {} faces", s.library, s.photos, s.faces);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).context("writing JSON")?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Progress on a terminal: a bar, with failures printed above it. Elsewhere failures go to
+/// stderr one per line.
+struct Bar {
+    bar: Option<ProgressBar>,
+}
+
+impl Bar {
+    fn new(terminal: bool) -> Bar {
+        let bar = terminal.then(|| {
+            let b = ProgressBar::new(0);
+            b.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} photos ({per_sec}, eta {eta})")
+                    .expect("valid template"),
+            );
+            b
+        });
+        Bar { bar }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn started(&self, work: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(work);
+        }
+    }
+
+    fn photo_done(&self) {
+        if let Some(b) = &self.bar {
+            b.inc(1);
+        }
+    }
+
+    fn failure(&self, f: &Failure) {
+        let line = format!("facegate: {}: {}", f.path, f.reason);
+        match &self.bar {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! facegate: index the faces in a photo archive, find every photo of a person, and (later issues)
+//! gate each photo's use on the consent of everyone in it. See ARCHITECTURE.md for the tour.
+
+pub mod ann;
+pub mod cli;
+pub mod error;
+pub mod library;
+pub mod photo;
+pub mod pipeline;
+pub mod query;
+pub mod store;
+pub mod vision;
+
+pub use error::{Error, Result};

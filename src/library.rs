@@ -1,0 +1,83 @@
+//! A facegate library folder: the SQLite database (source of truth), the HNSW index beside it,
+//! and a lock file that keeps two writers apart. The folder and everything in it are readable by
+//! the owner only (face embeddings are biometric data).
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+pub const DB_FILE: &str = "library.db";
+pub const INDEX_DIR: &str = "index";
+const LOCK_FILE: &str = "lock";
+
+pub struct Library {
+    pub dir: PathBuf,
+    pub store: Store,
+    /// Held for writers; readers take it when free so they may refresh the index cache.
+    lock: Option<File>,
+}
+
+/// Whether the caller will change the library (takes the writer lock) or only read it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Write,
+    Read,
+}
+
+impl Library {
+    /// The default location: `$FACEGATE_LIBRARY`, else `$XDG_DATA_HOME/facegate`, else
+    /// `~/.local/share/facegate`.
+    pub fn default_dir() -> PathBuf {
+        if let Some(p) = std::env::var_os("FACEGATE_LIBRARY") {
+            return PathBuf::from(p);
+        }
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        data.join("facegate")
+    }
+
+    /// Opens the library in `dir`. Writers create it when missing and hold an exclusive lock;
+    /// readers need it to exist.
+    pub fn open(dir: &Path, access: Access) -> Result<Library> {
+        if access == Access::Read && !dir.join(DB_FILE).is_file() {
+            return Err(Error::Invalid(format!(
+                "no facegate library in {} (run `facegate index PATH` first, or pass --library)",
+                dir.display()
+            )));
+        }
+        if !dir.exists() {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let path = dir.join(LOCK_FILE);
+        let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let lock = match (file.try_lock(), access) {
+            (Ok(()), _) => Some(file),
+            (Err(_), Access::Read) => None,
+            (Err(_), Access::Write) => {
+                return Err(Error::Invalid(format!("library {} is in use by another facegate process", dir.display())))
+            }
+        };
+        let store = Store::open(&dir.join(DB_FILE))?;
+        // SQLite creates files with the process umask (set to 077 in main); make sure of the
+        // database itself in case it was created by other means.
+        let db = dir.join(DB_FILE);
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).map_err(|e| Error::io(&db, e))?;
+        Ok(Library { dir: dir.to_path_buf(), store, lock })
+    }
+
+    /// Whether this process holds the writer lock.
+    pub fn is_writable(&self) -> bool {
+        self.lock.is_some()
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.dir.join(INDEX_DIR)
+    }
+}

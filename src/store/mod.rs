@@ -1,0 +1,298 @@
+//! The SQLite library: the source of truth for photos, faces and embeddings. All SQL lives here.
+//! Schema changes are numbered migrations applied in order (`PRAGMA user_version`).
+//! Writes come in batches, one transaction each, so a killed run leaves whole photos or nothing.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::{Error, Result};
+use crate::photo::PhotoInfo;
+use crate::vision::{Detection, Rect};
+
+mod schema;
+
+/// A photo row's id. Ids are never reused (AUTOINCREMENT), so stale references cannot alias.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct PhotoId(pub i64);
+
+/// A face row's id; also the key of the face's vector in the HNSW index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct FaceId(pub i64);
+
+/// What the library knows of a file from its last run, to decide whether to process it again.
+#[derive(Clone, Debug)]
+pub struct PhotoState {
+    pub id: PhotoId,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub content_hash: String,
+    pub pipeline: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The outcome of processing one file, ready to store.
+#[derive(Debug)]
+pub enum PhotoRecord {
+    /// Same content as stored: only size and mtime are refreshed.
+    Unchanged { id: PhotoId, size: u64, mtime_ns: i64 },
+    Indexed { path: String, size: u64, mtime_ns: i64, content_hash: String, info: PhotoInfo, faces: Vec<(Detection, Vec<f32>)> },
+    Failed { path: String, size: u64, mtime_ns: i64, content_hash: String, reason: String },
+}
+
+/// A stored face with its photo, as search results show it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FaceRow {
+    pub face_id: FaceId,
+    pub photo_id: PhotoId,
+    pub path: String,
+    pub rect: Rect,
+    pub score: f32,
+    pub taken_at: Option<String>,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA secure_delete = ON;",
+        )?;
+        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(Error::DataCorruption { path: path.to_path_buf(), detail: check });
+        }
+        schema::migrate(&mut conn)?;
+        Ok(Store { conn })
+    }
+
+    pub fn photo_states(&self) -> Result<HashMap<String, PhotoState>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, path, size, mtime_ns, content_hash, pipeline, error FROM photos",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(1)?,
+                PhotoState {
+                    id: PhotoId(r.get(0)?),
+                    size: r.get::<_, i64>(2)? as u64,
+                    mtime_ns: r.get(3)?,
+                    content_hash: r.get(4)?,
+                    pipeline: r.get(5)?,
+                    error: r.get(6)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Stores a batch of outcomes in one transaction. Returns the number of faces written.
+    pub fn write_batch(&mut self, records: &[PhotoRecord], pipeline: &str, model: &str) -> Result<usize> {
+        let now = now_iso();
+        let tx = self.conn.transaction()?;
+        let mut faces = 0;
+        for record in records {
+            match record {
+                PhotoRecord::Unchanged { id, size, mtime_ns } => {
+                    tx.execute("UPDATE photos SET size = ?2, mtime_ns = ?3 WHERE id = ?1", params![id.0, *size as i64, mtime_ns])?;
+                }
+                PhotoRecord::Failed { path, size, mtime_ns, content_hash, reason } => {
+                    let id = upsert_photo(&tx, path, *size, *mtime_ns, content_hash, &PhotoInfo::default(), None, Some(reason), &now)?;
+                    tx.execute("DELETE FROM faces WHERE photo_id = ?1", [id])?;
+                }
+                PhotoRecord::Indexed { path, size, mtime_ns, content_hash, info, faces: found } => {
+                    let id = upsert_photo(&tx, path, *size, *mtime_ns, content_hash, info, Some(pipeline), None, &now)?;
+                    tx.execute("DELETE FROM faces WHERE photo_id = ?1", [id])?;
+                    let mut insert_face = tx.prepare_cached(
+                        "INSERT INTO faces (photo_id, x0, y0, x1, y1, score, keypoints) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )?;
+                    let mut insert_vec = tx.prepare_cached("INSERT INTO embeddings (face_id, model, vector) VALUES (?1, ?2, ?3)")?;
+                    for (det, vector) in found {
+                        let r = det.rect;
+                        let kps = serde_json::to_string(&det.keypoints).expect("keypoints serialise");
+                        insert_face.execute(params![id, r.x0, r.y0, r.x1, r.y1, det.score, kps])?;
+                        insert_vec.execute(params![tx.last_insert_rowid(), model, vector_to_blob(vector)])?;
+                        faces += 1;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(faces)
+    }
+
+    /// Deletes photos (and, by cascade, their faces and embeddings).
+    pub fn remove_photos(&mut self, ids: &[PhotoId]) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        for id in ids {
+            n += tx.execute("DELETE FROM photos WHERE id = ?1", [id.0])?;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Embeddings of `model` with face id above `after`, by id.
+    pub fn embeddings_after(&self, model: &str, after: FaceId) -> Result<Vec<(FaceId, Vec<f32>)>> {
+        let mut stmt = self.conn.prepare("SELECT face_id, vector FROM embeddings WHERE model = ?1 AND face_id > ?2 ORDER BY face_id")?;
+        let rows = stmt.query_map(params![model, after.0], |r| Ok((FaceId(r.get(0)?), blob_to_vector(&r.get::<_, Vec<u8>>(1)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Number of embeddings of `model` with face id at most `upto`.
+    pub fn count_embeddings_upto(&self, model: &str, upto: FaceId) -> Result<usize> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM embeddings WHERE model = ?1 AND face_id <= ?2",
+            params![model, upto.0],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
+    }
+
+    /// Faces and their photos for the given ids; ids no longer in the library are left out.
+    pub fn faces(&self, ids: &[FaceId]) -> Result<Vec<FaceRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT f.id, p.id, p.path, f.x0, f.y0, f.x1, f.y1, f.score, p.taken_at
+             FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.id = ?1",
+        )?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = stmt
+                .query_row([id.0], |r| {
+                    Ok(FaceRow {
+                        face_id: FaceId(r.get(0)?),
+                        photo_id: PhotoId(r.get(1)?),
+                        path: r.get(2)?,
+                        rect: Rect { x0: r.get(3)?, y0: r.get(4)?, x1: r.get(5)?, y1: r.get(6)? },
+                        score: r.get(7)?,
+                        taken_at: r.get(8)?,
+                    })
+                })
+                .optional()?;
+            out.extend(row);
+        }
+        Ok(out)
+    }
+
+    pub fn num_photos(&self) -> Result<usize> {
+        Ok(self.conn.query_row("SELECT count(*) FROM photos", [], |r| r.get::<_, i64>(0))? as usize)
+    }
+
+    pub fn num_faces(&self) -> Result<usize> {
+        Ok(self.conn.query_row("SELECT count(*) FROM faces", [], |r| r.get::<_, i64>(0))? as usize)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn upsert_photo(
+    tx: &rusqlite::Transaction,
+    path: &str,
+    size: u64,
+    mtime_ns: i64,
+    content_hash: &str,
+    info: &PhotoInfo,
+    pipeline: Option<&str>,
+    error: Option<&str>,
+    now: &str,
+) -> Result<i64> {
+    let id = tx.query_row(
+        "INSERT INTO photos (path, size, mtime_ns, content_hash, width, height, orientation, taken_at, camera, pipeline, error, indexed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+           content_hash = excluded.content_hash, width = excluded.width, height = excluded.height,
+           orientation = excluded.orientation, taken_at = excluded.taken_at, camera = excluded.camera,
+           pipeline = excluded.pipeline, error = excluded.error, indexed_at = excluded.indexed_at
+         RETURNING id",
+        params![
+            path, size as i64, mtime_ns, content_hash,
+            (info.width > 0).then_some(info.width), (info.height > 0).then_some(info.height),
+            (info.orientation > 0).then_some(info.orientation), info.taken_at, info.camera,
+            pipeline, error, now
+        ],
+        |r| r.get(0),
+    )?;
+    Ok(id)
+}
+
+/// Current UTC time, ISO 8601 to the second.
+pub fn now_iso() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Vectors are stored as little-endian f32.
+pub fn vector_to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub fn blob_to_vector(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(x: f32) -> Detection {
+        Detection { rect: Rect { x0: x, y0: 0.0, x1: x + 10.0, y1: 10.0 }, score: 0.9, keypoints: [[x, 5.0]; 6] }
+    }
+
+    fn indexed(path: &str, hash: &str, n: usize) -> PhotoRecord {
+        PhotoRecord::Indexed {
+            path: path.into(),
+            size: 10,
+            mtime_ns: 1,
+            content_hash: hash.into(),
+            info: PhotoInfo { width: 100, height: 80, orientation: 1, ..Default::default() },
+            faces: (0..n).map(|i| (det(i as f32 * 20.0), vec![i as f32, 1.0])).collect(),
+        }
+    }
+
+    #[test]
+    fn reindexing_a_photo_replaces_its_faces_and_keeps_its_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("lib.db")).unwrap();
+        store.write_batch(&[indexed("/a.jpg", "h1", 2), indexed("/b.jpg", "h2", 1)], "p", "m").unwrap();
+        let id_a = store.photo_states().unwrap()["/a.jpg"].id;
+        assert_eq!(store.num_faces().unwrap(), 3);
+        store.write_batch(&[indexed("/a.jpg", "h3", 1)], "p", "m").unwrap();
+        let states = store.photo_states().unwrap();
+        assert_eq!(states["/a.jpg"].id, id_a);
+        assert_eq!(states["/a.jpg"].content_hash, "h3");
+        assert_eq!(store.num_faces().unwrap(), 2);
+        // Face ids are not reused: the new face's id is above every earlier one.
+        let all = store.embeddings_after("m", FaceId(0)).unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(all.iter().any(|(id, _)| id.0 == 4));
+    }
+
+    #[test]
+    fn failure_clears_faces_and_removal_cascades() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("lib.db")).unwrap();
+        store.write_batch(&[indexed("/a.jpg", "h1", 2), indexed("/b.jpg", "h2", 1)], "p", "m").unwrap();
+        let failed = PhotoRecord::Failed { path: "/a.jpg".into(), size: 3, mtime_ns: 2, content_hash: "x".into(), reason: "truncated".into() };
+        store.write_batch(&[failed], "p", "m").unwrap();
+        let states = store.photo_states().unwrap();
+        assert_eq!(states["/a.jpg"].error.as_deref(), Some("truncated"));
+        assert_eq!(store.num_faces().unwrap(), 1);
+        store.remove_photos(&[states["/b.jpg"].id]).unwrap();
+        assert_eq!(store.num_faces().unwrap(), 0);
+        assert!(store.embeddings_after("m", FaceId(0)).unwrap().is_empty());
+        assert_eq!(store.num_photos().unwrap(), 1);
+    }
+
+    #[test]
+    fn vectors_round_trip_through_blobs() {
+        let v = vec![0.25f32, -1.5, 3.0e-7];
+        assert_eq!(blob_to_vector(&vector_to_blob(&v)), v);
+    }
+}
