@@ -1,0 +1,7 @@
+//! Integration tests: the real `facegate` binary, the real ONNX models, real photos and real
+//! SQLite files in temporary libraries. Accuracy tests on `../shared/faces` skip when it is absent.
+
+mod accuracy;
+mod common;
+mod index;
+mod search;
