@@ -76,15 +76,32 @@ pub fn verification_frames(rect: &Rect) -> Vec<Frame> {
         .collect()
 }
 
-/// Tiles for detection on an image of `width`×`height`: the whole image, then squares of half the
-/// previous side laid with `overlap` (fraction of the side) over the image grown by `margin`
-/// (fraction of the side) on every edge, until the side drops below `min_side`. Small faces in
-/// large photos are found on the finer levels, faces cut by the border thanks to the margin.
-pub fn tile_frames(width: u32, height: u32, min_side: f32, overlap: f32, margin: f32) -> Vec<Frame> {
+/// How an image is cut into detector frames.
+#[derive(Clone, Copy, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tiling {
+    /// No tiles smaller than this many source pixels.
+    pub min_side: f32,
+    /// At most this many levels of tiles below the whole image.
+    pub max_levels: usize,
+    /// Overlap of neighbouring tiles, as a fraction of the side.
+    pub overlap: f32,
+    /// How far tiles reach past the image border, as a fraction of the side.
+    pub margin: f32,
+}
+
+/// Frames for detection on an image of `width`×`height`: the whole image, then levels of squares of
+/// half the previous side laid with overlap over the image grown by the margin on every edge,
+/// while the side stays at least `min_side`, for at most `max_levels` levels. Small faces in large
+/// photos are found on the finer levels, faces cut by the border thanks to the margin.
+pub fn tile_frames(width: u32, height: u32, tiling: &Tiling) -> Vec<Frame> {
+    let Tiling { min_side, max_levels, overlap, margin } = *tiling;
     let (w, h) = (width as f32, height as f32);
     let mut frames = vec![Frame::letterbox(Rect { x0: 0.0, y0: 0.0, x1: w, y1: h })];
     let mut side = w.max(h) / 2.0;
-    while side >= min_side && side < w.max(h) {
+    let mut level = 0;
+    while side >= min_side && level < max_levels {
+        level += 1;
         let margin = margin * side;
         let xs = positions(w + 2.0 * margin, side, overlap);
         let ys = positions(h + 2.0 * margin, side, overlap);
@@ -217,8 +234,9 @@ mod tests {
 
     #[test]
     fn small_images_get_one_frame_large_ones_overlapping_tiles() {
-        assert_eq!(tile_frames(250, 250, 320.0, 0.25, 0.0).len(), 1);
-        let frames = tile_frames(4000, 3000, 640.0, 0.25, 0.0);
+        let tiling = Tiling { min_side: 320.0, max_levels: 4, overlap: 0.25, margin: 0.0 };
+        assert_eq!(tile_frames(250, 250, &tiling).len(), 1);
+        let frames = tile_frames(4000, 3000, &Tiling { min_side: 640.0, ..tiling });
         // Whole image, then sides 2000 (3×2 tiles) and 1000 (5×4 tiles).
         assert_eq!(frames.len(), 1 + 6 + 20);
         for f in &frames {
@@ -230,11 +248,13 @@ mod tests {
             assert!(pair[0].region.x1 - pair[1].region.x0 >= 250.0 - 1e-3);
         }
         assert_eq!(level.last().unwrap().region.x1, 4000.0);
+        // The level cap keeps big photos from exploding into hundreds of tiles.
+        assert_eq!(tile_frames(4000, 3000, &Tiling { min_side: 300.0, max_levels: 1, ..tiling }).len(), 1 + 6);
     }
 
     #[test]
     fn margin_tiles_reach_past_the_border() {
-        let frames = tile_frames(600, 600, 300.0, 0.25, 0.25);
+        let frames = tile_frames(600, 600, &Tiling { min_side: 300.0, max_levels: 2, overlap: 0.25, margin: 0.25 });
         let min_x = frames.iter().map(|f| f.region.x0).fold(f32::MAX, f32::min);
         let max_x = frames.iter().map(|f| f.region.x1).fold(f32::MIN, f32::max);
         assert_eq!((min_x, max_x), (-75.0, 675.0));

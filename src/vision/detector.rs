@@ -39,8 +39,7 @@ impl Detector {
     /// All faces in the image, by falling score.
     pub fn detect(&mut self, image: &Pyramid) -> Result<Vec<Detection>> {
         let spec = &self.spec;
-        let frames =
-            tile_frames(image.width(), image.height(), spec.tile_min_side, spec.tile_overlap, spec.tile_margin);
+        let frames = tile_frames(image.width(), image.height(), &spec.tiling);
         let found = self.run(image, &frames, self.spec.score_threshold)?.into_iter().flatten().collect();
         let mut faces = weighted_nms(found, self.spec.nms_iou);
         // Second look at the uncertain ones, all in one batch.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::blazeface::Tiling;
 use crate::error::{Error, Result};
 
 pub const MANIFEST_FILE: &str = "models.toml";
@@ -68,11 +69,8 @@ pub struct DetectorSpec {
     pub output_logits: String,
     pub score_threshold: f32,
     pub nms_iou: f32,
-    /// Smallest tile side (source pixels) for the tiled pass over large images.
-    pub tile_min_side: f32,
-    pub tile_overlap: f32,
-    /// How far tiles reach past the image border, as a fraction of the tile side.
-    pub tile_margin: f32,
+    /// How photos are cut into tiles (see `blazeface::tile_frames`).
+    pub tiling: Tiling,
     /// Detections scoring below this get a second look (see `verify_min_mean`).
     pub verify_below: f32,
     /// A second look runs the detector on six crops around the face (three sizes, each
@@ -128,10 +126,9 @@ impl Manifest {
     pub fn pipeline_id(&self) -> String {
         let d = &self.detector;
         let text = format!(
-            "{}:{}|{}:{}|{:?}|{}|{}|{}|{}|{}|{}|{}|{:?}|{:?}",
+            "{}:{}|{}:{}|{:?}|{}|{}|{:?}|{}|{}|{:?}|{:?}",
             d.model.id, d.model.sha256, self.embedder.model.id, self.embedder.model.sha256,
-            d.input.size, d.score_threshold, d.nms_iou, d.tile_min_side, d.tile_overlap,
-            d.tile_margin, d.verify_below, d.verify_min_mean,
+            d.input.size, d.score_threshold, d.nms_iou, d.tiling, d.verify_below, d.verify_min_mean,
             self.embedder.template, self.embedder.flip_average,
         );
         hex(&Sha256::digest(text.as_bytes()))[..16].to_string()
