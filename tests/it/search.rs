@@ -87,3 +87,29 @@ fn searching_without_a_library_says_how_to_make_one() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("facegate index"), "{}", stderr(&out));
 }
+
+#[test]
+fn cuda_on_a_cpu_only_runtime_fails_with_the_reason_instead_of_falling_back() {
+    let lib = library();
+    let cpu_runtime = repo().join("runtime/onnxruntime/libonnxruntime.so");
+    let out = lib
+        .cmd()
+        .env("ORT_DYLIB_PATH", &cpu_runtime)
+        .args(["--device", "cuda", "search", "--photo", &sample("grace_hopper.jpg")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("CUDA"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_missing_runtime_names_the_command_that_fixes_it() {
+    let out = library()
+        .cmd()
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
+        .args(["search", "--photo", &sample("grace_hopper.jpg")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("scripts/setup.sh"), "{}", stderr(&out));
+}

@@ -1,0 +1,611 @@
+//! Per-stage timings of `facegate index` on real photos: decode, hash, pyramid, detect (with the
+//! tiled pass and the second look taken apart), align, embed, and a whole photo.
+//!
+//!     cargo bench --bench stages                 # everything (a few minutes on 2 cores)
+//!     cargo bench --bench stages -- detect/      # one group (criterion's name filter)
+//!
+//! Photos: `../shared/faces/people` when that folder exists (read in place, never copied into the
+//! repository), else `sample-images/`. From the first JPEG with a clear face the bench makes, in a
+//! temporary folder, a 250×250 face photo (a square crop around the face, JPEG q90) and a 12 MP
+//! photo (a 4:3 crop around the face upscaled to 4000×3000, JPEG q90). Environment overrides:
+//!
+//! - `FACEGATE_BENCH_PHOTOS=DIR`   where to look for source photos
+//! - `FACEGATE_BENCH_SOURCE=FILE`  the source photo to use
+//! - `FACEGATE_BENCH_SMALL=FILE`, `FACEGATE_BENCH_LARGE=FILE`  use these files as the small and
+//!   the 12 MP photo instead (e.g. ones written by `scripts/make_bench_photos.py`)
+//! - `FACEGATE_BENCH_THREADS=N`    intra-op threads per ONNX session (default 1: what each worker
+//!   of `facegate index` gets when there are several jobs)
+//!
+//! Anything missing (no photos, no ONNX Runtime, no face found) skips the benches that need it
+//! with a message instead of failing.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
+use image::codecs::jpeg::JpegEncoder;
+use image::imageops::{self, FilterType};
+use image::RgbImage;
+use sha2::{Digest, Sha256};
+
+use facegate::photo;
+use facegate::vision::align::{chip_map, Similarity};
+use facegate::vision::blazeface::tile_frames;
+use facegate::vision::manifest::{InputSpec, Layout};
+use facegate::vision::{Detection, Detector, Device, Embedder, Manifest, Pyramid};
+
+const SMALL_SIDE: u32 = 250;
+const LARGE_SIZE: (u32, u32) = (4000, 3000);
+const JPEG_QUALITY: u8 = 90;
+/// `Pyramid::new(rgb, 16)` as the pipeline builds it.
+const PYRAMID_MIN_SIDE: u32 = 16;
+
+fn skip(what: &str, why: &str) {
+    eprintln!("stages bench: skipping {what}: {why}");
+}
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn threads() -> usize {
+    std::env::var("FACEGATE_BENCH_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1)
+}
+
+/// The folder the source photos come from.
+fn photo_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("FACEGATE_BENCH_PHOTOS") {
+        return Some(PathBuf::from(dir));
+    }
+    let root = manifest_dir();
+    [root.join("../shared/faces/people"), root.join("sample-images")].into_iter().find(|d| d.is_dir())
+}
+
+/// Photo files under `dir`, JPEGs first, each group sorted by path.
+fn list_photos(dir: &Path) -> Vec<PathBuf> {
+    let ext = |p: &Path| p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .filter(|p| matches!(ext(p).as_str(), "jpg" | "jpeg" | "png" | "webp"))
+        .collect();
+    files.sort_by_key(|p| (!matches!(ext(p).as_str(), "jpg" | "jpeg"), p.clone()));
+    files
+}
+
+fn encode_jpeg(img: &RgbImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY).encode_image(img).expect("JPEG encoding");
+    out
+}
+
+fn largest(faces: &[Detection]) -> Option<&Detection> {
+    faces.iter().max_by(|a, b| a.rect.area().total_cmp(&b.rect.area()))
+}
+
+/// A `w`×`h` window (clipped to the image) centred on `(cx, cy)` as far as the image allows.
+fn window(cx: f32, cy: f32, w: u32, h: u32, iw: u32, ih: u32) -> (u32, u32, u32, u32) {
+    let (w, h) = (w.min(iw), h.min(ih));
+    let x = (cx - w as f32 / 2.0).clamp(0.0, (iw - w) as f32) as u32;
+    let y = (cy - h as f32 / 2.0).clamp(0.0, (ih - h) as f32) as u32;
+    (x, y, w, h)
+}
+
+/// A `SMALL_SIDE` square face photo: a square of 2.2× the face around it (the image centre
+/// when no face is known), resized.
+fn make_small(src: &RgbImage, face: Option<&Detection>) -> RgbImage {
+    let (iw, ih) = src.dimensions();
+    let (cx, cy, side) = match face {
+        Some(f) => {
+            let r = f.rect;
+            ((r.x0 + r.x1) / 2.0, (r.y0 + r.y1) / 2.0, (2.2 * r.width().max(r.height())) as u32)
+        }
+        None => (iw as f32 / 2.0, ih as f32 / 2.0, iw.min(ih)),
+    };
+    let side = side.clamp(1, iw.min(ih));
+    let (x, y, w, h) = window(cx, cy, side, side, iw, ih);
+    let crop = imageops::crop_imm(src, x, y, w, h).to_image();
+    imageops::resize(&crop, SMALL_SIDE, SMALL_SIDE, FilterType::Lanczos3)
+}
+
+/// A 4000×3000 photo: the largest 4:3 window around the face, upscaled.
+fn make_large(src: &RgbImage, face: Option<&Detection>) -> RgbImage {
+    let (iw, ih) = src.dimensions();
+    let (cx, cy) = face.map_or((iw as f32 / 2.0, ih as f32 / 2.0), |f| {
+        ((f.rect.x0 + f.rect.x1) / 2.0, (f.rect.y0 + f.rect.y1) / 2.0)
+    });
+    let (ww, wh) = if iw * 3 >= ih * 4 { (ih * 4 / 3, ih) } else { (iw, iw * 3 / 4) };
+    let (x, y, w, h) = window(cx, cy, ww.max(1), wh.max(1), iw, ih);
+    let crop = imageops::crop_imm(src, x, y, w, h).to_image();
+    imageops::resize(&crop, LARGE_SIZE.0, LARGE_SIZE.1, FilterType::Triangle)
+}
+
+/// Everything the benches share, made once.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    small_path: PathBuf,
+    small: Vec<u8>,
+    large_path: PathBuf,
+    large: Vec<u8>,
+    /// The largest source photo when it has 8 MP or more: a real camera JPEG, for comparison.
+    real_large: Option<(PathBuf, Vec<u8>)>,
+}
+
+struct Models {
+    manifest: Manifest,
+    detector: Detector,
+    embedder: Embedder,
+}
+
+fn load_models() -> Option<Models> {
+    let dir = manifest_dir().join("models");
+    let manifest = match Manifest::load(&dir) {
+        Ok(m) => m,
+        Err(e) => {
+            skip("the model benches", &format!("no models ({e})"));
+            return None;
+        }
+    };
+    let t = threads();
+    match (Detector::new(&manifest, Device::Cpu, t), Embedder::new(&manifest, Device::Cpu, t)) {
+        (Ok(detector), Ok(embedder)) => Some(Models { manifest, detector, embedder }),
+        (Err(e), _) | (_, Err(e)) => {
+            skip("the model benches", &format!("cannot load the models: {e}"));
+            None
+        }
+    }
+}
+
+fn fixture(models: Option<&mut Models>) -> Option<Fixture> {
+    let from_env = |var: &str| std::env::var_os(var).map(PathBuf::from);
+    let tmp = tempfile::Builder::new().prefix("facegate-bench-").tempdir().expect("temp dir");
+    let read = |p: &Path| std::fs::read(p).map_err(|e| eprintln!("stages bench: cannot read {}: {e}", p.display())).ok();
+
+    let sources = match (from_env("FACEGATE_BENCH_SOURCE"), photo_dir()) {
+        (Some(file), _) => vec![file],
+        (None, Some(dir)) => list_photos(&dir),
+        (None, None) => vec![],
+    };
+    let (given_small, given_large) = (from_env("FACEGATE_BENCH_SMALL"), from_env("FACEGATE_BENCH_LARGE"));
+    let need_source = given_small.is_none() || given_large.is_none();
+    if sources.is_empty() && need_source {
+        skip("all benches", "no photos in ../shared/faces/people or sample-images/ (set FACEGATE_BENCH_PHOTOS)");
+        return None;
+    }
+
+    // The source: the first photo with a clear face (score above the second-look threshold), or
+    // the first photo that decodes when the models are not available.
+    let mut chosen: Option<(PathBuf, RgbImage, Option<Detection>)> = None;
+    if need_source {
+        let mut models = models;
+        for path in &sources {
+            let Some(bytes) = read(path) else { continue };
+            let Ok((rgb, _)) = photo::decode(&bytes) else { continue };
+            let Some(m) = models.as_deref_mut() else {
+                chosen = Some((path.clone(), rgb, None));
+                break;
+            };
+            let pyramid = Pyramid::new(rgb, PYRAMID_MIN_SIDE);
+            let faces = m.detector.detect(&pyramid).unwrap_or_default();
+            let clear = m.detector.spec().verify_below;
+            if let Some(face) = largest(&faces).filter(|f| f.score >= clear) {
+                let face = face.clone();
+                let rgb = pyramid.base().clone();
+                chosen = Some((path.clone(), rgb, Some(face)));
+                break;
+            }
+        }
+        match &chosen {
+            Some((path, rgb, face)) => eprintln!(
+                "stages bench: source photo {} ({}×{}), face {:?}",
+                path.display(),
+                rgb.width(),
+                rgb.height(),
+                face.as_ref().map(|f| (f.rect, f.score))
+            ),
+            None => {
+                skip("all benches", "no source photo with a clear face");
+                return None;
+            }
+        }
+    }
+
+    let t0 = Instant::now();
+    let make = |given: Option<PathBuf>, name: &str, build: &dyn Fn(&RgbImage, Option<&Detection>) -> RgbImage| {
+        if let Some(p) = given {
+            return read(&p).map(|b| (p, b));
+        }
+        let (_, rgb, face) = chosen.as_ref().expect("source chosen");
+        let bytes = encode_jpeg(&build(rgb, face.as_ref()));
+        let path = tmp.path().join(name);
+        std::fs::write(&path, &bytes).expect("write bench photo");
+        Some((path, bytes))
+    };
+    let (small_path, small) = make(given_small, "small-250.jpg", &make_small)?;
+    let (large_path, large) = make(given_large, "large-12mp.jpg", &make_large)?;
+    eprintln!(
+        "stages bench: small photo {} ({} KB), 12 MP photo {} ({} KB), made in {:.1} s",
+        small_path.display(),
+        small.len() / 1024,
+        large_path.display(),
+        large.len() / 1024,
+        t0.elapsed().as_secs_f64()
+    );
+
+    let real_large = sources
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg")))
+        .filter_map(|p| image::image_dimensions(p).ok().map(|(w, h)| (w as u64 * h as u64, p)))
+        .filter(|&(px, _)| px >= 8_000_000)
+        .max_by_key(|&(px, _)| px)
+        .and_then(|(_, p)| read(p).map(|b| (p.clone(), b)));
+    Some(Fixture { _tmp: tmp, small_path, small, large_path, large, real_large })
+}
+
+/// Writes one model input the way the pipeline does (sample, normalise, lay out).
+fn write_input(image: &Pyramid, map: &facegate::vision::raster::Affine, spec: &InputSpec, dst: &mut [f32]) {
+    let size = spec.size;
+    let plane = size * size;
+    image.sample_affine(map, size, size, |row, col, rgb| {
+        let v = spec.normalise(rgb.unwrap_or([0.0; 3]));
+        for (c, value) in v.into_iter().enumerate() {
+            let at = match spec.layout {
+                Layout::Nhwc => (row * size + col) * 3 + c,
+                Layout::Nchw => c * plane + row * size + col,
+            };
+            dst[at] = value;
+        }
+    });
+}
+
+/// A prototype of a faster detector-input writer, as evidence for a proposal (the pipeline does
+/// not use it). Every detector frame is axis-aligned, so the bilinear taps of each column and
+/// each row can be worked out once per frame instead of once per pixel, and pixels written
+/// straight to NHWC with the normalisation folded in. `check_fast_input` compares it with
+/// `write_input` before it is timed.
+mod fast_input {
+    use facegate::vision::manifest::{InputSpec, Layout};
+    use facegate::vision::raster::Affine;
+    use image::RgbImage;
+
+    /// The same levels as `Pyramid::new` (2×2 box halving until the smaller side < min_side).
+    pub struct Levels(Vec<RgbImage>);
+
+    impl Levels {
+        pub fn new(base: &RgbImage, min_side: u32) -> Levels {
+            let mut levels = vec![base.clone()];
+            loop {
+                let last = levels.last().unwrap();
+                if last.width().min(last.height()) / 2 < min_side.max(1) {
+                    break;
+                }
+                let (w, h) = (last.width() / 2, last.height() / 2);
+                let (src, stride) = (last.as_raw(), last.width() as usize * 3);
+                let mut out = vec![0u8; (w * h * 3) as usize];
+                for y in 0..h as usize {
+                    let (r0, r1) = (&src[2 * y * stride..], &src[(2 * y + 1) * stride..]);
+                    for x in 0..w as usize {
+                        for c in 0..3 {
+                            let i = 6 * x + c;
+                            let sum = r0[i] as u32 + r0[i + 3] as u32 + r1[i] as u32 + r1[i + 3] as u32;
+                            out[(y * w as usize + x) * 3 + c] = ((sum + 2) / 4) as u8;
+                        }
+                    }
+                }
+                levels.push(RgbImage::from_raw(w, h, out).unwrap());
+            }
+            Levels(levels)
+        }
+    }
+
+    /// Taps along one axis: for each output index, `None` outside the image, else the two source
+    /// indices and the weight of the second.
+    fn taps(origin: f32, step: f32, n: usize, f: f32, len: usize) -> Vec<Option<(usize, usize, f32)>> {
+        (0..n)
+            .map(|i| {
+                let l = (origin + (i as f32 + 0.5) * step) / f;
+                if l < 0.0 || l > len as f32 {
+                    return None;
+                }
+                let v = (l - 0.5).clamp(0.0, (len - 1) as f32);
+                let v0 = v.floor() as usize;
+                Some((v0, (v0 + 1).min(len - 1), v - v0 as f32))
+            })
+            .collect()
+    }
+
+    /// Writes the input like the pipeline's `write_input` (no mirroring); false when the map is
+    /// not axis-aligned or the layout is not NHWC (then nothing is written).
+    pub fn write(levels: &Levels, map: &Affine, spec: &InputSpec, dst: &mut [f32]) -> bool {
+        if map.dx[1] != 0.0 || map.dy[0] != 0.0 || spec.layout != Layout::Nhwc {
+            return false;
+        }
+        let scale = map.dx[0].hypot(map.dx[1]).max(map.dy[0].hypot(map.dy[1]));
+        let mut k = 0;
+        while k + 1 < levels.0.len() && (1u32 << (k + 1)) as f32 <= scale {
+            k += 1;
+        }
+        let img = &levels.0[k];
+        let f = (1u32 << k) as f32;
+        let (w, h, size) = (img.width() as usize, img.height() as usize, spec.size);
+        let cols = taps(map.origin[0], map.dx[0], size, f, w);
+        let rows = taps(map.origin[1], map.dy[1], size, f, h);
+        let fill = spec.normalise([0.0; 3]);
+        let raw = img.as_raw();
+        for (out, row) in dst.chunks_exact_mut(size * 3).zip(&rows) {
+            let Some((y0, y1, fy)) = *row else {
+                out.chunks_exact_mut(3).for_each(|px| px.copy_from_slice(&fill));
+                continue;
+            };
+            let (r0, r1) = (&raw[y0 * w * 3..(y0 + 1) * w * 3], &raw[y1 * w * 3..(y1 + 1) * w * 3]);
+            for (px, col) in out.chunks_exact_mut(3).zip(&cols) {
+                let Some((x0, x1, fx)) = *col else {
+                    px.copy_from_slice(&fill);
+                    continue;
+                };
+                for c in 0..3 {
+                    let top = r0[x0 * 3 + c] as f32 * (1.0 - fx) + r0[x1 * 3 + c] as f32 * fx;
+                    let bottom = r1[x0 * 3 + c] as f32 * (1.0 - fx) + r1[x1 * 3 + c] as f32 * fx;
+                    px[c] = (top * (1.0 - fy) + bottom * fy - spec.mean[c]) / spec.std[c];
+                }
+            }
+        }
+        true
+    }
+}
+
+fn decode_pyramid(bytes: &[u8]) -> Pyramid {
+    let (rgb, _) = photo::decode(bytes).expect("bench photo decodes");
+    Pyramid::new(rgb, PYRAMID_MIN_SIDE)
+}
+
+fn stages(c: &mut Criterion) {
+    let mut models = load_models();
+    let Some(fx) = fixture(models.as_mut()) else { return };
+    let small_px = decode_pyramid(&fx.small);
+    let large_px = decode_pyramid(&fx.large);
+
+    // --- decode and hash: no models needed.
+    {
+        let mut g = c.benchmark_group("decode");
+        g.sampling_mode(SamplingMode::Flat);
+        g.bench_function("small_250", |b| b.iter(|| photo::decode(black_box(&fx.small)).unwrap()));
+        g.bench_function("large_12mp", |b| b.iter(|| photo::decode(black_box(&fx.large)).unwrap()));
+        if let Some((path, bytes)) = &fx.real_large {
+            eprintln!("stages bench: decode/real_camera is {} ({} KB)", path.display(), bytes.len() / 1024);
+            g.bench_function("real_camera", |b| b.iter(|| photo::decode(black_box(bytes)).unwrap()));
+        }
+        g.finish();
+    }
+    {
+        let mut g = c.benchmark_group("read_hash");
+        g.throughput(Throughput::Bytes(fx.large.len() as u64));
+        g.bench_function("sha256_12mp", |b| b.iter(|| Sha256::digest(black_box(&fx.large))));
+        g.bench_function("read_sha256_12mp", |b| {
+            b.iter(|| Sha256::digest(std::fs::read(black_box(&fx.large_path)).unwrap()))
+        });
+        g.throughput(Throughput::Bytes(fx.small.len() as u64));
+        g.bench_function("read_sha256_small", |b| {
+            b.iter(|| Sha256::digest(std::fs::read(black_box(&fx.small_path)).unwrap()))
+        });
+        g.finish();
+    }
+    {
+        let mut g = c.benchmark_group("pyramid");
+        g.sampling_mode(SamplingMode::Flat);
+        let small_rgb = small_px.base().clone();
+        let large_rgb = large_px.base().clone();
+        g.bench_function("small_250", |b| {
+            b.iter_batched(|| small_rgb.clone(), |img| Pyramid::new(img, PYRAMID_MIN_SIDE), BatchSize::LargeInput)
+        });
+        g.bench_function("large_12mp", |b| {
+            b.iter_batched(|| large_rgb.clone(), |img| Pyramid::new(img, PYRAMID_MIN_SIDE), BatchSize::LargeInput)
+        });
+        g.finish();
+    }
+
+    let Some(m) = models.as_mut() else { return };
+    let spec = m.detector.spec().clone();
+    let size = spec.input.size;
+    let frames_of = |p: &Pyramid| tile_frames(p.width(), p.height(), &spec.tiling);
+    let (small_frames, large_frames) = (frames_of(&small_px), frames_of(&large_px));
+    let small_faces = m.detector.detect(&small_px).expect("detect small");
+    let large_faces = m.detector.detect(&large_px).expect("detect 12 MP");
+    let uncertain = |faces: &[Detection]| faces.iter().filter(|f| f.score < spec.verify_below).count();
+    eprintln!(
+        "stages bench: small photo: {} detector frames, {} faces ({} would get a second look); \
+         12 MP photo: {} frames, {} faces",
+        small_frames.len(),
+        small_faces.len(),
+        uncertain(&small_faces),
+        large_frames.len(),
+        large_faces.len(),
+    );
+    // Raw pass before the second look, to count what it looks at again.
+    let mut raw = m.manifest.clone();
+    raw.detector.verify_below = f32::NEG_INFINITY;
+    let mut no_second_look = Detector::new(&raw, Device::Cpu, threads()).expect("detector");
+    let before = no_second_look.detect(&large_px).expect("detect");
+    eprintln!(
+        "stages bench: 12 MP photo: {} faces before the second look, {} of them uncertain (×6 frames each)",
+        before.len(),
+        uncertain(&before)
+    );
+    let mut whole = raw.clone();
+    whole.detector.tiling.max_levels = 0;
+    let mut whole_only = Detector::new(&whole, Device::Cpu, threads()).expect("detector");
+    // One tile level more than the manifest asks for (4000×3000: the 500 px tiles), to show what
+    // the finer level would cost.
+    let mut finer = m.manifest.clone();
+    finer.detector.tiling.max_levels += 1;
+    let finer_frames = tile_frames(large_px.width(), large_px.height(), &finer.detector.tiling).len();
+    let mut one_level_more = Detector::new(&finer, Device::Cpu, threads()).expect("detector");
+
+    // --- preprocessing the detector input (sampling + normalising, no ONNX).
+    {
+        let mut g = c.benchmark_group("detector_input");
+        g.sampling_mode(SamplingMode::Flat);
+        let mut buf = vec![0.0f32; size * size * 3];
+        let one = large_frames.last().expect("a frame").affine(size);
+        g.bench_function("one_frame_12mp", |b| b.iter(|| write_input(&large_px, &one, &spec.input, &mut buf)));
+        g.bench_function("all_frames_12mp", |b| {
+            b.iter(|| {
+                for f in &large_frames {
+                    write_input(&large_px, &f.affine(size), &spec.input, &mut buf);
+                }
+            })
+        });
+        // The prototype, when it applies (and gives the same input, to 1e-3).
+        let levels = fast_input::Levels::new(large_px.base(), PYRAMID_MIN_SIDE);
+        let mut fast = vec![0.0f32; size * size * 3];
+        let mut same = true;
+        for f in &large_frames {
+            write_input(&large_px, &f.affine(size), &spec.input, &mut buf);
+            same &= fast_input::write(&levels, &f.affine(size), &spec.input, &mut fast);
+            same &= buf.iter().zip(&fast).all(|(a, b)| (a - b).abs() <= 1e-3);
+        }
+        if same {
+            g.bench_function("all_frames_12mp_separable_prototype", |b| {
+                b.iter(|| {
+                    for f in &large_frames {
+                        fast_input::write(&levels, &f.affine(size), &spec.input, &mut fast);
+                    }
+                })
+            });
+        } else {
+            skip("detector_input/all_frames_12mp_separable_prototype", "it does not reproduce write_input here");
+        }
+        g.finish();
+    }
+
+    // --- the detector and embedder networks alone (ONNX Runtime, inputs prepared beforehand):
+    // cost per frame at the batch sizes the pipeline uses, and whether changing the batch shape
+    // between runs (tiles in 8s, then the rest, then the second look) costs extra.
+    {
+        let mut g = c.benchmark_group("onnx");
+        g.sampling_mode(SamplingMode::Flat);
+        let t = threads();
+        let mut det = facegate::vision::runtime::session(
+            Device::Cpu,
+            &m.manifest.read_verified(&spec.model).expect("detector model"),
+            t,
+        )
+        .expect("detector session");
+        let per = size * size * 3;
+        let mut input = vec![0.0f32; 8 * per];
+        for (f, dst) in large_frames.iter().zip(input.chunks_mut(per)) {
+            write_input(&large_px, &f.affine(size), &spec.input, dst);
+        }
+        let shape = |n: usize, s: usize| match spec.input.layout {
+            Layout::Nhwc => [n as i64, s as i64, s as i64, 3],
+            Layout::Nchw => [n as i64, 3, s as i64, s as i64],
+        };
+        let mut run_det = |n: usize| {
+            let tensor = ort::value::TensorRef::from_array_view((shape(n, size), &input[..n * per])).unwrap();
+            let out = det.run(ort::inputs![spec.input.name.as_str() => tensor]).unwrap();
+            black_box(out.len());
+        };
+        for n in [1usize, 4, 8] {
+            g.bench_function(format!("detector_batch{n}"), |b| b.iter(|| run_det(n)));
+        }
+        g.bench_function("detector_batch8_then_batch4", |b| {
+            b.iter(|| {
+                run_det(8);
+                run_det(4)
+            })
+        });
+        let e = m.embedder.spec().clone();
+        let mut emb = facegate::vision::runtime::session(
+            Device::Cpu,
+            &m.manifest.read_verified(&e.model).expect("embedder model"),
+            t,
+        )
+        .expect("embedder session");
+        let es = e.input.size;
+        let chips = vec![0.1f32; 2 * es * es * 3];
+        for n in [1usize, 2] {
+            let eshape = match e.input.layout {
+                Layout::Nhwc => [n as i64, es as i64, es as i64, 3],
+                Layout::Nchw => [n as i64, 3, es as i64, es as i64],
+            };
+            g.bench_function(format!("embedder_batch{n}"), |b| {
+                b.iter(|| {
+                    let tensor = ort::value::TensorRef::from_array_view((eshape, &chips[..n * es * es * 3])).unwrap();
+                    let out = emb.run(ort::inputs![e.input.name.as_str() => tensor]).unwrap();
+                    black_box(out.len());
+                })
+            });
+        }
+        g.finish();
+    }
+
+    // --- detection.
+    {
+        let mut g = c.benchmark_group("detect");
+        g.sampling_mode(SamplingMode::Flat);
+        g.measurement_time(Duration::from_secs(4));
+        g.bench_function("small_250", |b| b.iter(|| m.detector.detect(&small_px).unwrap()));
+        g.bench_function("12mp_whole_image_only", |b| b.iter(|| whole_only.detect(&large_px).unwrap()));
+        g.bench_function("12mp_tiles_no_second_look", |b| b.iter(|| no_second_look.detect(&large_px).unwrap()));
+        g.bench_function("12mp_full", |b| b.iter(|| m.detector.detect(&large_px).unwrap()));
+        if finer_frames > large_frames.len() {
+            eprintln!("stages bench: detect/12mp_one_tile_level_more: {finer_frames} frames");
+            g.bench_function("12mp_one_tile_level_more", |b| b.iter(|| one_level_more.detect(&large_px).unwrap()));
+        }
+        g.finish();
+    }
+
+    // --- alignment and embedding of the small photo's face.
+    let Some(face) = largest(&small_faces).cloned() else {
+        skip("align, embed and whole_photo", "no face found in the small photo");
+        return;
+    };
+    let e = m.embedder.spec().clone();
+    {
+        let mut g = c.benchmark_group("align");
+        let mut chip = vec![0.0f32; e.input.size * e.input.size * 3];
+        g.bench_function("fit_warp_150", |b| {
+            b.iter(|| {
+                let points: Vec<[f32; 2]> = e.keypoints.iter().map(|&k| face.keypoints[k]).collect();
+                let to_chip = Similarity::fit(&points, &e.template).unwrap();
+                write_input(&small_px, &chip_map(&to_chip), &e.input, &mut chip);
+            })
+        });
+        g.finish();
+    }
+    {
+        let mut g = c.benchmark_group("embed");
+        g.sampling_mode(SamplingMode::Flat);
+        let one = [face.clone()];
+        let name = if e.flip_average { "one_face_flip_average" } else { "one_face" };
+        g.bench_function(name, |b| b.iter(|| m.embedder.embed(&small_px, &one).unwrap()));
+        g.finish();
+    }
+    {
+        let mut g = c.benchmark_group("whole_photo");
+        g.sampling_mode(SamplingMode::Flat);
+        g.measurement_time(Duration::from_secs(6));
+        let mut run = |bytes: &[u8]| {
+            let image = decode_pyramid(bytes);
+            let faces = m.detector.detect(&image).unwrap();
+            m.embedder.embed(&image, &faces).unwrap()
+        };
+        g.bench_function("small_250", |b| b.iter(|| run(black_box(&fx.small))));
+        g.bench_function("large_12mp", |b| b.iter(|| run(black_box(&fx.large))));
+        g.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = stages
+}
+criterion_main!(benches);
