@@ -71,9 +71,9 @@ impl Pyramid {
         k
     }
 
-    /// Fills `out` (HWC, `width`×`height`×3) with bilinear samples of the source at `map`;
-    /// points outside the image get `None` from `pixel` and are written as `fill`.
-    /// `pixel` turns an RGB sample (0–255) into the three stored values (normalisation).
+    /// Calls `write(row, col, sample)` for every output pixel of a `width`×`height` grid, with the
+    /// bilinear sample of the source at `map`, or `None` outside the image. Axis-aligned maps
+    /// (letterboxed detector frames) compute each column's and row's position once.
     pub fn sample_affine(
         &self,
         map: &Affine,
@@ -84,33 +84,44 @@ impl Pyramid {
         let k = self.level_for(map.scale());
         let img = &self.levels[k];
         let f = (1u32 << k) as f32;
-        let (w, h) = (img.width() as f32, img.height() as f32);
-        for row in 0..height {
-            for col in 0..width {
-                let [x, y] = map.apply(col as f32, row as f32);
-                // Continuous level-0 coordinates → level-k pixel-centre coordinates.
-                let (lx, ly) = (x / f, y / f);
-                let value = if lx < 0.0 || ly < 0.0 || lx > w || ly > h {
-                    None
-                } else {
-                    Some(bilinear(img, lx - 0.5, ly - 0.5))
-                };
-                write(row, col, value);
+        if map.dx[1] == 0.0 && map.dy[0] == 0.0 {
+            let cols: Vec<_> =
+                (0..width).map(|c| axis(map.origin[0] + (c as f32 + 0.5) * map.dx[0], f, img.width())).collect();
+            for row in 0..height {
+                let y = axis(map.origin[1] + (row as f32 + 0.5) * map.dy[1], f, img.height());
+                for (col, x) in cols.iter().enumerate() {
+                    write(row, col, x.zip(y).map(|(x, y)| bilinear(img, x, y)));
+                }
+            }
+        } else {
+            for row in 0..height {
+                for col in 0..width {
+                    let [x, y] = map.apply(col as f32, row as f32);
+                    let sample = axis(x, f, img.width()).zip(axis(y, f, img.height())).map(|(x, y)| bilinear(img, x, y));
+                    write(row, col, sample);
+                }
             }
         }
     }
 }
 
-/// Bilinear sample at pixel-centre coordinates, clamped to the border.
-fn bilinear(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
-    let (w, h) = (img.width() as i64, img.height() as i64);
-    let x = x.clamp(0.0, (w - 1) as f32);
-    let y = y.clamp(0.0, (h - 1) as f32);
-    let (x0, y0) = (x.floor() as i64, y.floor() as i64);
-    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+/// Where level-0 continuous coordinate `v` falls on an axis of `len` pixels of a level `f` times
+/// smaller: the two neighbouring pixel centres and the weight of the second, or `None` outside.
+fn axis(v: f32, f: f32, len: u32) -> Option<(usize, usize, f32)> {
+    let lv = v / f;
+    if !(0.0..=len as f32).contains(&lv) {
+        return None;
+    }
+    let p = (lv - 0.5).clamp(0.0, (len - 1) as f32);
+    let i0 = p.floor() as usize;
+    Some((i0, (i0 + 1).min(len as usize - 1), p - i0 as f32))
+}
+
+/// Bilinear sample between the pixels that `axis` picked.
+fn bilinear(img: &RgbImage, (x0, x1, fx): (usize, usize, f32), (y0, y1, fy): (usize, usize, f32)) -> [f32; 3] {
+    let w = img.width() as usize;
     let raw = img.as_raw();
-    let at = |xx: i64, yy: i64, c: usize| raw[((yy * w + xx) * 3) as usize + c] as f32;
+    let at = |x: usize, y: usize, c: usize| raw[(y * w + x) * 3 + c] as f32;
     let mut out = [0.0f32; 3];
     for (c, o) in out.iter_mut().enumerate() {
         let top = at(x0, y0, c) * (1.0 - fx) + at(x1, y0, c) * fx;
@@ -167,6 +178,25 @@ mod tests {
         let mut outside = 0;
         p.sample_affine(&shifted, 8, 6, |_, _, v| outside += v.is_none() as usize);
         assert_eq!(outside, 48);
+    }
+
+    #[test]
+    fn axis_aligned_fast_path_matches_the_general_path() {
+        let p = Pyramid::new(gradient(40, 30), 4);
+        let aligned = Affine { origin: [-3.0, 2.0], dx: [1.7, 0.0], dy: [0.0, 1.7] };
+        // The same map with a rotation too small to change any sample, which takes the general path.
+        let nearly = Affine { dx: [1.7, 1e-9], ..aligned };
+        let (mut a, mut b) = (vec![], vec![]);
+        p.sample_affine(&aligned, 20, 20, |r, c, v| a.push((r, c, v)));
+        p.sample_affine(&nearly, 20, 20, |r, c, v| b.push((r, c, v)));
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            match (x.2, y.2) {
+                (Some(u), Some(v)) => assert!(u.iter().zip(v).all(|(p, q)| (p - q).abs() < 1e-3)),
+                (u, v) => assert_eq!(u.is_none(), v.is_none(), "{x:?} vs {y:?}"),
+            }
+        }
+        assert!(a.iter().any(|x| x.2.is_none()) && a.iter().any(|x| x.2.is_some()));
     }
 
     #[test]
