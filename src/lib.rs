@@ -3,6 +3,7 @@
 
 pub mod ann;
 pub mod cli;
+pub mod cluster;
 pub mod error;
 pub mod library;
 pub mod photo;

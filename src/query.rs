@@ -99,3 +99,121 @@ pub fn photos_of(library: &Library, manifest: &Manifest, query: &[f32], threshol
     out.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then_with(|| a.path.cmp(&b.path)));
     Ok(out)
 }
+
+/// One photo in a person's list, with the face that put it there.
+#[derive(Clone, Debug, Serialize)]
+pub struct PersonPhoto {
+    pub photo_id: PhotoId,
+    pub path: String,
+    pub face_id: FaceId,
+    pub rect: Rect,
+    /// Best similarity to the faces searched with (none for a confirmed face when no other
+    /// confirmed face was searched with).
+    pub similarity: Option<f32>,
+    /// Why it is listed: `confirmed`, `suggested` (linked by clustering) or `search` (matched, linked
+    /// to nobody or only suggested for someone else).
+    pub basis: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PersonPhotos {
+    pub person: crate::store::Person,
+    pub threshold: f32,
+    /// How many of the person's faces were searched with.
+    pub searched_with: usize,
+    pub confirmed: Vec<PersonPhoto>,
+    pub suggestions: Vec<PersonPhoto>,
+}
+
+/// Every photo of a person: those with a confirmed face, and suggestions (faces clustering linked
+/// to the person, and faces matching any of the person's confirmed faces, or its suggested faces
+/// when none is confirmed). Faces confirmed for someone else or rejected for this person are left out.
+pub fn person_photos(
+    library: &Library,
+    manifest: &Manifest,
+    person: crate::store::PersonId,
+    threshold: f32,
+    method: Method,
+) -> Result<PersonPhotos> {
+    use crate::store::Link;
+    let store = &library.store;
+    let info = store.person(person)?;
+    let linked = store.person_faces(person)?;
+    let confirmed: Vec<FaceId> = linked.iter().filter(|f| f.link == Link::Confirmed).map(|f| f.face_id).collect();
+    let basis_faces: Vec<FaceId> =
+        if confirmed.is_empty() { linked.iter().map(|f| f.face_id).collect() } else { confirmed.clone() };
+    let queries = store.face_vectors(&basis_faces)?;
+
+    // Best similarity per face over all queries, a face not counting as its own match.
+    let mut best: HashMap<FaceId, f32> = HashMap::new();
+    let mut exact_pool = None;
+    let index = match method {
+        Method::Index => Some(FaceIndex::open(&library.index_dir(), store, &manifest.embedder.model.id, manifest.embedder.dim, library.is_writable())?.0),
+        Method::Exact => {
+            exact_pool = Some(store.embeddings_after(&manifest.embedder.model.id, FaceId(0))?);
+            None
+        }
+    };
+    for (qid, q) in &queries {
+        let hits: Vec<(FaceId, f32)> = match (&index, &exact_pool) {
+            (Some(index), _) => index.within(q, threshold),
+            (None, Some(pool)) => pool.iter().map(|(id, v)| (*id, dot(q, v))).filter(|h| h.1 >= threshold).collect(),
+            (None, None) => unreachable!("one search method is set"),
+        };
+        for (id, s) in hits {
+            if id != *qid {
+                let e = best.entry(id).or_insert(s);
+                *e = e.max(s);
+            }
+        }
+    }
+
+    let states: HashMap<FaceId, crate::store::FaceState> = store.face_states()?.into_iter().map(|f| (f.face, f)).collect();
+    let rejected = store.rejections()?;
+    let mut confirmed_photos: HashMap<PhotoId, PersonPhoto> = HashMap::new();
+    for f in linked.iter().filter(|f| f.link == Link::Confirmed) {
+        let entry = PersonPhoto {
+            photo_id: f.photo_id,
+            path: f.path.clone(),
+            face_id: f.face_id,
+            rect: f.rect,
+            similarity: best.get(&f.face_id).copied(),
+            basis: "confirmed",
+        };
+        confirmed_photos.entry(f.photo_id).or_insert(entry);
+    }
+    // Suggestions: linked suggestions first, then search hits.
+    let mut candidates: Vec<(FaceId, Option<f32>, &'static str)> = linked
+        .iter()
+        .filter(|f| f.link == Link::Suggested)
+        .map(|f| (f.face_id, best.get(&f.face_id).copied().or(f.similarity), "suggested"))
+        .collect();
+    let linked_ids: std::collections::HashSet<FaceId> = linked.iter().map(|f| f.face_id).collect();
+    candidates.extend(best.iter().filter(|(id, _)| !linked_ids.contains(id)).map(|(id, s)| (*id, Some(*s), "search")));
+    candidates.retain(|(id, _, _)| {
+        let state = states.get(id);
+        let confirmed_elsewhere = state.is_some_and(|s| s.link == Some(Link::Confirmed) && s.person != Some(person));
+        state.is_some() && !confirmed_elsewhere && !rejected.contains(&(*id, person))
+    });
+    let ids: Vec<FaceId> = candidates.iter().map(|c| c.0).collect();
+    let rows: HashMap<FaceId, crate::store::FaceRow> = store.faces(&ids)?.into_iter().map(|r| (r.face_id, r)).collect();
+    let mut suggestion_photos: HashMap<PhotoId, PersonPhoto> = HashMap::new();
+    for (id, similarity, basis) in candidates {
+        let Some(row) = rows.get(&id) else { continue };
+        if confirmed_photos.contains_key(&row.photo_id) {
+            continue;
+        }
+        let entry = PersonPhoto { photo_id: row.photo_id, path: row.path.clone(), face_id: id, rect: row.rect, similarity, basis };
+        match suggestion_photos.get(&row.photo_id) {
+            Some(e) if e.similarity >= entry.similarity => {}
+            _ => {
+                suggestion_photos.insert(row.photo_id, entry);
+            }
+        }
+    }
+    let mut confirmed: Vec<PersonPhoto> = confirmed_photos.into_values().collect();
+    confirmed.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut suggestions: Vec<PersonPhoto> = suggestion_photos.into_values().collect();
+    suggestions.sort_by(|a, b| b.similarity.unwrap_or(0.0).total_cmp(&a.similarity.unwrap_or(0.0)).then_with(|| a.path.cmp(&b.path)));
+    Ok(PersonPhotos { person: info, threshold, searched_with: queries.len(), confirmed, suggestions })
+}

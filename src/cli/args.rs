@@ -41,6 +41,97 @@ pub enum Command {
     Search(SearchArgs),
     /// Show what the library holds.
     Status,
+    /// Place faces into persons: the faces added since the last run, or with --all every face
+    /// linked to nobody, or with --recluster everything again (human decisions always stay).
+    Cluster(ClusterArgs),
+    /// Persons: list, show, name, add, merge, split, and every photo of one.
+    #[command(subcommand)]
+    Person(PersonCommand),
+    /// Faces: move, confirm, reject, list the unassigned.
+    #[command(subcommand)]
+    Face(FaceCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ClusterArgs {
+    /// Consider every face linked to nobody, not only the new ones, and re-check suggestions
+    /// against the auto-confirm rule.
+    #[arg(long)]
+    pub all: bool,
+    /// Drop every link the machine made and cluster from scratch.
+    #[arg(long, conflicts_with = "all")]
+    pub recluster: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PersonCommand {
+    /// Every person with face and photo counts.
+    List,
+    /// A person's details and faces.
+    Show { id: i64 },
+    /// Name a person (and set an email).
+    Name {
+        id: i64,
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Add a person known before any photo shows them.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Not a member of the organisation (a visitor, an external model).
+        #[arg(long)]
+        external: bool,
+    },
+    /// Move every face of B into A and delete B.
+    Merge { a: i64, b: i64 },
+    /// Move some faces of a person into a new person.
+    Split {
+        id: i64,
+        #[arg(long, required = true, num_args = 1..)]
+        faces: Vec<i64>,
+    },
+    /// Every photo of a person: confirmed ones and suggestions, each with similarity and box.
+    Photos {
+        id: i64,
+        /// Count suggestions as the person's photos too (the `photos` list in JSON).
+        #[arg(long)]
+        include_suggestions: bool,
+        /// Minimum cosine similarity for search matches (default: models.toml match_threshold).
+        #[arg(long)]
+        threshold: Option<f32>,
+        #[arg(long, value_enum, default_value_t = Method::Index)]
+        method: Method,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FaceCommand {
+    /// Link a face to a person (confirmed); it is never put back to its old person.
+    Move {
+        face: i64,
+        #[arg(long)]
+        to: i64,
+    },
+    /// Confirm faces' current links.
+    Confirm {
+        #[arg(required = true)]
+        faces: Vec<i64>,
+    },
+    /// Say faces are not their current person.
+    Reject {
+        #[arg(required = true)]
+        faces: Vec<i64>,
+    },
+    /// List faces.
+    List {
+        /// Only faces linked to nobody.
+        #[arg(long, required = true)]
+        unassigned: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -56,6 +147,10 @@ pub struct IndexArgs {
     /// Photos committed per transaction.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+
+    /// Do not place new faces into persons at the end (run `facegate cluster` later).
+    #[arg(long)]
+    pub no_cluster: bool,
 }
 
 #[derive(Args, Debug)]
@@ -76,4 +171,9 @@ pub struct SearchArgs {
     /// index: the HNSW index (fast, approximate); exact: compare with every stored face.
     #[arg(long, value_enum, default_value_t = Method::Index)]
     pub method: Method,
+
+    /// Link the query face to this person (confirmed). A query photo not yet in the library is
+    /// indexed first.
+    #[arg(long, value_name = "PERSON")]
+    pub assign: Option<i64>,
 }

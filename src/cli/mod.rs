@@ -2,6 +2,7 @@
 //! results as text or JSON. Only this module draws (progress bars, tables).
 
 pub mod args;
+mod person;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use serde::Serialize;
 use crate::library::{Access, Library};
 use crate::pipeline::{self, Failure, IndexOptions, Progress};
 use crate::query::{self, QueryFace};
+use crate::store::{FaceId, PersonId};
 use crate::vision::{self, FaceModels, Manifest};
 pub use args::{Cli, Command};
 
@@ -26,6 +28,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Index(a) => index(&cli, library_dir, a),
         Command::Search(a) => search(&cli, library_dir, a),
         Command::Status => status(&cli, library_dir),
+        Command::Cluster(a) => person::cluster(&cli, library_dir, a),
+        Command::Person(c) => person::person(&cli, library_dir, c),
+        Command::Face(c) => person::face(&cli, library_dir, c),
     }
 }
 
@@ -42,6 +47,7 @@ fn index(cli: &Cli, library_dir: PathBuf, a: &args::IndexArgs) -> anyhow::Result
         jobs: a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         device: cli.device,
         batch_size: a.batch_size,
+        cluster: !a.no_cluster,
     };
     let bar = Bar::new(std::io::stderr().is_terminal());
     let summary = pipeline::index(&mut library, &manifest, &opts, &bar)?;
@@ -70,11 +76,43 @@ struct SearchReport<'a> {
     threshold: f32,
     method: query::Method,
     matches: &'a [query::Match],
+    /// The library face linked to the person with --assign.
+    assigned: Option<FaceId>,
+}
+
+/// Links the query face to `person`: finds the same face in the library (indexing the query
+/// photo first when it is not there) and confirms it as the person's.
+fn assign(
+    cli: &Cli,
+    library: &mut Library,
+    manifest: &Manifest,
+    photo: &std::path::Path,
+    face: &vision::Face,
+    person: PersonId,
+) -> anyhow::Result<FaceId> {
+    library.store.person(person)?;
+    let key = pipeline::scan::key(&photo.canonicalize().with_context(|| photo.display().to_string())?);
+    let opts = IndexOptions { roots: vec![photo.to_path_buf()], jobs: 1, device: cli.device, batch_size: 1, cluster: true };
+    let summary = pipeline::index(library, manifest, &opts, &pipeline::Quiet)?;
+    if let Some(f) = summary.failures.first() {
+        bail!("{}: cannot add the query photo to the library: {}", f.path, f.reason);
+    }
+    let stored = library.store.photo_faces(&key)?;
+    let best = stored
+        .iter()
+        .map(|row| (row.rect.iou(&face.detection.rect), row.face_id))
+        .filter(|(iou, _)| *iou > 0.5)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, id)| id)
+        .with_context(|| format!("{key}: the query face is not among the library's faces of this photo"))?;
+    library.store.move_faces(&[best], person)?;
+    Ok(best)
 }
 
 fn search(cli: &Cli, library_dir: PathBuf, a: &args::SearchArgs) -> anyhow::Result<ExitCode> {
     let manifest = manifest(cli)?;
-    let library = Library::open(&library_dir, Access::Read)?;
+    let access = if a.assign.is_some() { Access::Write } else { Access::Read };
+    let mut library = Library::open(&library_dir, access)?;
     let mut models = FaceModels::load(&manifest, cli.device, std::thread::available_parallelism().map_or(1, |n| n.get()))?;
     let faces = query::query_faces(&mut models, &a.photo)?;
     let listed = query::describe(&faces);
@@ -87,13 +125,21 @@ fn search(cli: &Cli, library_dir: PathBuf, a: &args::SearchArgs) -> anyhow::Resu
         bail!("{}: no face {number}; the photo has {} face(s):\n{}", a.photo.display(), faces.len(), list.join("\n"));
     }
     let threshold = a.threshold.unwrap_or(manifest.embedder.match_threshold);
+    let assigned = match a.assign {
+        Some(person) => Some(assign(cli, &mut library, &manifest, &a.photo, &faces[number - 1], PersonId(person))?),
+        None => None,
+    };
     let matches = query::photos_of(&library, &manifest, &faces[number - 1].embedding, threshold, a.method)?;
     if cli.json {
         let query = a.photo.display().to_string();
-        print_json(&SearchReport { query, faces: listed, face: number, threshold, method: a.method, matches: &matches })?;
+        let report = SearchReport { query, faces: listed, face: number, threshold, method: a.method, matches: &matches, assigned };
+        print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
+    if let (Some(face), Some(person)) = (assigned, a.assign) {
+        writeln!(out, "face {} of {} is now confirmed as person {person}", face.0, a.photo.display())?;
+    }
     writeln!(out, "{}: {} face(s), searching with face {number}", a.photo.display(), faces.len())?;
     if faces.len() > 1 {
         for f in &listed {

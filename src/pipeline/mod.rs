@@ -16,6 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::ann::{self, FaceIndex};
+use crate::cluster;
 use crate::error::{Error, Result};
 use crate::library::Library;
 use crate::photo;
@@ -50,6 +51,8 @@ pub struct IndexOptions {
     pub device: Device,
     /// Photos per transaction.
     pub batch_size: usize,
+    /// Place the new faces into persons at the end.
+    pub cluster: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -71,6 +74,7 @@ pub struct Summary {
     /// New and changed photos processed per second.
     pub photos_per_second: f64,
     pub index: Option<ann::Sync>,
+    pub clustering: Option<cluster::Outcome>,
     pub failures: Vec<Failure>,
 }
 
@@ -174,8 +178,10 @@ pub fn index(library: &mut Library, manifest: &Manifest, opts: &IndexOptions, pr
 
     let (index, sync) =
         FaceIndex::open(&library.index_dir(), &library.store, &model, manifest.embedder.dim, library.is_writable())?;
-    drop(index);
     summary.index = Some(sync);
+    if opts.cluster {
+        summary.clustering = Some(cluster::run(library, &index, cluster::Mode::Incremental, &cluster::Params::default())?);
+    }
     summary.failed = summary.failures.len();
     summary.library_photos = library.store.num_photos()?;
     summary.library_faces = library.store.num_faces()?;

@@ -11,7 +11,10 @@ use crate::error::{Error, Result};
 use crate::photo::PhotoInfo;
 use crate::vision::{Detection, Rect};
 
+mod persons;
 mod schema;
+
+pub use persons::{FaceState, Link, LinkedBy, NewLink, Person, PersonFace, PersonId, PersonRef};
 
 /// A photo row's id. Ids are never reused (AUTOINCREMENT), so stale references cannot alias.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -111,7 +114,7 @@ impl Store {
                 }
                 PhotoRecord::Indexed { path, size, mtime_ns, content_hash, info, faces: found } => {
                     let id = upsert_photo(&tx, path, *size, *mtime_ns, content_hash, info, Some(pipeline), None, &now)?;
-                    tx.execute("DELETE FROM faces WHERE photo_id = ?1", [id])?;
+                    let previous = PreviousFaces::take(&tx, id)?;
                     let mut insert_face = tx.prepare_cached(
                         "INSERT INTO faces (photo_id, x0, y0, x1, y1, score, keypoints) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )?;
@@ -120,7 +123,9 @@ impl Store {
                         let r = det.rect;
                         let kps = serde_json::to_string(&det.keypoints).expect("keypoints serialise");
                         insert_face.execute(params![id, r.x0, r.y0, r.x1, r.y1, det.score, kps])?;
-                        insert_vec.execute(params![tx.last_insert_rowid(), model, vector_to_blob(vector)])?;
+                        let face = tx.last_insert_rowid();
+                        insert_vec.execute(params![face, model, vector_to_blob(vector)])?;
+                        previous.carry_over(&tx, face, &r)?;
                         faces += 1;
                     }
                 }
@@ -183,12 +188,86 @@ impl Store {
         Ok(out)
     }
 
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])?;
+        Ok(())
+    }
+
+    /// The faces of the photo stored under `path`.
+    pub fn photo_faces(&self, path: &str) -> Result<Vec<FaceRow>> {
+        let ids: Vec<FaceId> = self
+            .conn
+            .prepare("SELECT f.id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.path = ?1 ORDER BY f.id")?
+            .query_map([path], |r| Ok(FaceId(r.get(0)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        self.faces(&ids)
+    }
+
     pub fn num_photos(&self) -> Result<usize> {
         Ok(self.conn.query_row("SELECT count(*) FROM photos", [], |r| r.get::<_, i64>(0))? as usize)
     }
 
     pub fn num_faces(&self) -> Result<usize> {
         Ok(self.conn.query_row("SELECT count(*) FROM faces", [], |r| r.get::<_, i64>(0))? as usize)
+    }
+}
+
+/// The links and rejections of a photo's faces, taken before the photo is processed again, so
+/// that a human's decisions follow the same face (matched by box overlap) into the new rows:
+/// a re-run never undoes them.
+struct PreviousFaces {
+    faces: Vec<(Rect, [Option<rusqlite::types::Value>; 4], Vec<i64>)>,
+}
+
+impl PreviousFaces {
+    /// Reads the photo's faces and deletes them.
+    fn take(tx: &rusqlite::Transaction, photo: i64) -> Result<PreviousFaces> {
+        let mut stmt = tx.prepare(
+            "SELECT id, x0, y0, x1, y1, person_id, link, similarity, linked_by FROM faces WHERE photo_id = ?1",
+        )?;
+        let mut rejected = tx.prepare("SELECT person_id FROM face_rejections WHERE face_id = ?1")?;
+        let rows: Vec<_> = stmt
+            .query_map([photo], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    Rect { x0: r.get(1)?, y0: r.get(2)?, x1: r.get(3)?, y1: r.get(4)? },
+                    [r.get(5).ok(), r.get(6).ok(), r.get(7).ok(), r.get(8).ok()],
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut faces = Vec::with_capacity(rows.len());
+        for (id, rect, link) in rows {
+            let rejections = rejected.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            faces.push((rect, link, rejections));
+        }
+        tx.execute("DELETE FROM faces WHERE photo_id = ?1", [photo])?;
+        Ok(PreviousFaces { faces })
+    }
+
+    /// Gives the new face `face` the link and rejections of the old face overlapping it most
+    /// (IoU above 0.5), if any.
+    fn carry_over(&self, tx: &rusqlite::Transaction, face: i64, rect: &Rect) -> Result<()> {
+        let best = self
+            .faces
+            .iter()
+            .map(|f| (f.0.iou(rect), f))
+            .filter(|(iou, _)| *iou > 0.5)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((_, (_, link, rejections))) = best {
+            let [person, kind, similarity, by] = link.clone();
+            tx.execute(
+                "UPDATE faces SET person_id = ?2, link = ?3, similarity = ?4, linked_by = ?5 WHERE id = ?1",
+                params![face, person, kind, similarity, by],
+            )?;
+            for p in rejections {
+                tx.execute("INSERT OR IGNORE INTO face_rejections (face_id, person_id) VALUES (?1, ?2)", params![face, p])?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -36,6 +36,27 @@ const MIGRATIONS: &[&str] = &[
         vector BLOB NOT NULL
     );
     CREATE INDEX embeddings_model ON embeddings(model, face_id);",
+    // 2: persons, each face's link to a person (confirmed or suggested, and by whom), and the
+    // human "this face is not that person" decisions.
+    "CREATE TABLE persons (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT,
+        email TEXT,
+        external INTEGER NOT NULL DEFAULT 0,
+        auto INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL
+    );
+    ALTER TABLE faces ADD COLUMN person_id INTEGER REFERENCES persons(id) ON DELETE SET NULL;
+    ALTER TABLE faces ADD COLUMN link TEXT CHECK (link IN ('confirmed', 'suggested'));
+    ALTER TABLE faces ADD COLUMN similarity REAL;
+    ALTER TABLE faces ADD COLUMN linked_by TEXT CHECK (linked_by IN ('human', 'rule', 'cluster'));
+    CREATE INDEX faces_person ON faces(person_id, photo_id);
+    CREATE TABLE face_rejections (
+        face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+        PRIMARY KEY (face_id, person_id)
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -25,20 +25,28 @@ fn labels(root: &Path) -> Labels {
     Labels { rows }
 }
 
-/// Faces per photo path: (area, vector), from the library's SQLite file.
-fn faces_by_photo(lib: &Lib) -> HashMap<String, Vec<(f32, Vec<f32>)>> {
+/// A stored face: its area, embedding and person.
+#[derive(Clone)]
+struct StoredFace {
+    area: f32,
+    vector: Vec<f32>,
+    person: Option<i64>,
+}
+
+/// Faces per photo path, from the library's SQLite file.
+fn faces_by_photo(lib: &Lib) -> HashMap<String, Vec<StoredFace>> {
     let conn = rusqlite::Connection::open(lib.db()).unwrap();
     let mut stmt = conn
-        .prepare("SELECT p.path, (f.x1-f.x0)*(f.y1-f.y0), e.vector FROM faces f JOIN photos p ON p.id = f.photo_id JOIN embeddings e ON e.face_id = f.id")
+        .prepare("SELECT p.path, (f.x1-f.x0)*(f.y1-f.y0), e.vector, f.person_id FROM faces f JOIN photos p ON p.id = f.photo_id JOIN embeddings e ON e.face_id = f.id")
         .unwrap();
-    let mut out: HashMap<String, Vec<(f32, Vec<f32>)>> = HashMap::new();
+    let mut out: HashMap<String, Vec<StoredFace>> = HashMap::new();
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, Vec<u8>>(2)?)))
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, Option<i64>>(3)?)))
         .unwrap();
     for row in rows {
-        let (path, area, blob) = row.unwrap();
-        let v = blob.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-        out.entry(path).or_default().push((area as f32, v));
+        let (path, area, blob, person) = row.unwrap();
+        let vector = blob.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        out.entry(path).or_default().push(StoredFace { area: area as f32, vector, person });
     }
     out
 }
@@ -82,14 +90,14 @@ fn shared_faces_detection_matching_and_search_meet_the_targets() {
         if kind == "single" {
             let mut fs = faces.get(&key(rel)).cloned().unwrap_or_default();
             assert!(!fs.is_empty(), "no face found in {rel}");
-            fs.sort_by(|a, b| b.0.total_cmp(&a.0));
-            singles.push((who.clone(), fs.swap_remove(0).1));
+            fs.sort_by(|a, b| b.area.total_cmp(&a.area));
+            singles.push((who.clone(), fs.swap_remove(0)));
         }
     }
     let (mut same, mut diff) = (Vec::new(), Vec::new());
     for i in 0..singles.len() {
         for j in i + 1..singles.len() {
-            let s: f32 = singles[i].1.iter().zip(&singles[j].1).map(|(a, b)| a * b).sum();
+            let s: f32 = singles[i].1.vector.iter().zip(&singles[j].1.vector).map(|(a, b)| a * b).sum();
             if singles[i].0 == singles[j].0 { same.push(s) } else { diff.push(s) }
         }
     }
@@ -107,6 +115,29 @@ fn shared_faces_detection_matching_and_search_meet_the_targets() {
     );
     assert!(rate(&same) >= 0.95, "same-person match rate {}", rate(&same));
     assert!(rate(&diff) <= 0.01, "different-person match rate {}", rate(&diff));
+
+    // Automatic clustering against the labels, pairwise, over identities with two or more photos.
+    let mut photos_per_identity: HashMap<&str, usize> = HashMap::new();
+    for (who, _) in &singles {
+        *photos_per_identity.entry(who.as_str()).or_default() += 1;
+    }
+    let clustered: Vec<_> = singles.iter().filter(|(who, _)| photos_per_identity[who.as_str()] >= 2).collect();
+    let (mut tp, mut fp, mut fn_) = (0, 0, 0);
+    for i in 0..clustered.len() {
+        for j in i + 1..clustered.len() {
+            let together = clustered[i].1.person.is_some() && clustered[i].1.person == clustered[j].1.person;
+            match (together, clustered[i].0 == clustered[j].0) {
+                (true, true) => tp += 1,
+                (true, false) => fp += 1,
+                (false, true) => fn_ += 1,
+                (false, false) => {}
+            }
+        }
+    }
+    let precision = tp as f32 / (tp + fp).max(1) as f32;
+    let recall = tp as f32 / (tp + fn_).max(1) as f32;
+    println!("clustering of {} photos: pairwise precision {precision:.4}, recall {recall:.4} ({tp} true, {fp} false, {fn_} missed pairs)", clustered.len());
+    assert!(precision >= 0.98 && recall >= 0.90, "precision {precision}, recall {recall}");
 
     // Search with one photo of person01: every other photo of person01 in people/ is found, the
     // group photos they appear in too, and no single photo of anyone else.

@@ -4,4 +4,5 @@
 mod accuracy;
 mod common;
 mod index;
+mod persons;
 mod search;

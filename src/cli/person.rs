@@ -1,0 +1,181 @@
+//! `facegate cluster`, `person …` and `face …`: the person layer on the command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::args::{ClusterArgs, FaceCommand, PersonCommand};
+use super::{manifest, print_json, Cli};
+use crate::ann::FaceIndex;
+use crate::cluster::{self, Mode};
+use crate::library::{Access, Library};
+use crate::query::{self, PersonPhoto};
+use crate::store::{FaceId, PersonId};
+
+pub fn cluster(cli: &Cli, dir: PathBuf, a: &ClusterArgs) -> anyhow::Result<ExitCode> {
+    let manifest = manifest(cli)?;
+    let mut library = Library::open(&dir, Access::Write)?;
+    let (index, _) = FaceIndex::open(&library.index_dir(), &library.store, &manifest.embedder.model.id, manifest.embedder.dim, true)?;
+    let mode = if a.recluster { Mode::Recluster } else if a.all { Mode::Full } else { Mode::Incremental };
+    let outcome = cluster::run(&mut library, &index, mode, &cluster::Params::default())?;
+    if cli.json {
+        print_json(&outcome)?;
+    } else {
+        println!(
+            "{} faces linked, {} persons created, {} faces confirmed by rule; {} faces linked to nobody",
+            outcome.faces_linked, outcome.persons_created, outcome.faces_confirmed_by_rule, outcome.faces_unlinked
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Result<ExitCode> {
+    let access = match command {
+        PersonCommand::List | PersonCommand::Show { .. } | PersonCommand::Photos { .. } => Access::Read,
+        _ => Access::Write,
+    };
+    let mut library = Library::open(&dir, access)?;
+    let store = &mut library.store;
+    match command {
+        PersonCommand::List => {
+            let persons = store.persons()?;
+            if cli.json {
+                return done(print_json(&persons));
+            }
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{:>6}  {:<28} {:>9} {:>9} {:>6}", "id", "name", "confirmed", "suggested", "photos")?;
+            for p in persons {
+                let name = p.name.clone().unwrap_or_else(|| "(unnamed)".into());
+                writeln!(out, "{:>6}  {:<28} {:>9} {:>9} {:>6}", p.id.0, name, p.confirmed_faces, p.suggested_faces, p.photos)?;
+            }
+        }
+        PersonCommand::Show { id } => {
+            #[derive(Serialize)]
+            struct Show {
+                person: crate::store::Person,
+                faces: Vec<crate::store::PersonFace>,
+            }
+            let show = Show { person: store.person(PersonId(*id))?, faces: store.person_faces(PersonId(*id))? };
+            if cli.json {
+                return done(print_json(&show));
+            }
+            let p = &show.person;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "person {}: {}{}", p.id.0, p.name.as_deref().unwrap_or("(unnamed)"), p.email.as_deref().map(|e| format!(" <{e}>")).unwrap_or_default())?;
+            for f in &show.faces {
+                let sim = f.similarity.map(|s| format!(" {s:.3}")).unwrap_or_default();
+                writeln!(out, "  face {:>6}  {:<9}{sim}  {}  {}", f.face_id.0, f.link.as_str(), f.path, rect(&f.rect))?;
+            }
+        }
+        PersonCommand::Name { id, name, email } => {
+            store.set_person_details(PersonId(*id), Some(name), email.as_deref())?;
+            return report(cli, &store.person(PersonId(*id))?, &format!("person {id} is now {name}"));
+        }
+        PersonCommand::Add { name, email, external } => {
+            let id = store.add_person(Some(name), email.as_deref(), *external)?;
+            return report(cli, &store.person(id)?, &format!("added person {}: {name}", id.0));
+        }
+        PersonCommand::Merge { a, b } => {
+            let moved = store.merge_persons(PersonId(*a), PersonId(*b))?;
+            return report(cli, &store.person(PersonId(*a))?, &format!("merged person {b} into {a} ({moved} faces moved)"));
+        }
+        PersonCommand::Split { id, faces } => {
+            let new = store.split_person(PersonId(*id), &face_ids(faces))?;
+            return report(cli, &store.person(new)?, &format!("split {} faces of person {id} into new person {}", faces.len(), new.0));
+        }
+        PersonCommand::Photos { id, include_suggestions, threshold, method } => {
+            let manifest = manifest(cli)?;
+            let threshold = threshold.unwrap_or(manifest.embedder.match_threshold);
+            let found = query::person_photos(&library, &manifest, PersonId(*id), threshold, *method)?;
+            #[derive(Serialize)]
+            struct Report<'a> {
+                #[serde(flatten)]
+                found: &'a query::PersonPhotos,
+                include_suggestions: bool,
+                /// The person's photos under the flags: confirmed, plus suggestions when asked.
+                photos: Vec<&'a PersonPhoto>,
+            }
+            let photos = found.confirmed.iter().chain(found.suggestions.iter().filter(|_| *include_suggestions)).collect();
+            if cli.json {
+                return done(print_json(&Report { found: &found, include_suggestions: *include_suggestions, photos }));
+            }
+            let mut out = std::io::stdout().lock();
+            let p = &found.person;
+            writeln!(out, "person {} {}: searched with {} face(s) at similarity >= {threshold}", p.id.0, p.name.as_deref().unwrap_or("(unnamed)"), found.searched_with)?;
+            writeln!(out, "{} confirmed photo(s):", found.confirmed.len())?;
+            for ph in &found.confirmed {
+                writeln!(out, "  {}", photo_line(ph))?;
+            }
+            writeln!(out, "{} suggestion(s) to review:", found.suggestions.len())?;
+            for ph in &found.suggestions {
+                writeln!(out, "  {}", photo_line(ph))?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn face(cli: &Cli, dir: PathBuf, command: &FaceCommand) -> anyhow::Result<ExitCode> {
+    let access = if matches!(command, FaceCommand::List { .. }) { Access::Read } else { Access::Write };
+    let mut library = Library::open(&dir, access)?;
+    let store = &mut library.store;
+    let (message, faces) = match command {
+        FaceCommand::Move { face, to } => {
+            store.move_faces(&[FaceId(*face)], PersonId(*to))?;
+            (format!("face {face} moved to person {to}"), vec![*face])
+        }
+        FaceCommand::Confirm { faces } => {
+            store.confirm_faces(&face_ids(faces))?;
+            (format!("{} face(s) confirmed", faces.len()), faces.clone())
+        }
+        FaceCommand::Reject { faces } => {
+            store.reject_faces(&face_ids(faces))?;
+            (format!("{} face(s) rejected", faces.len()), faces.clone())
+        }
+        FaceCommand::List { .. } => {
+            let rows = store.unassigned_faces()?;
+            if cli.json {
+                return done(print_json(&rows));
+            }
+            let mut out = std::io::stdout().lock();
+            for r in &rows {
+                writeln!(out, "face {:>6}  {}  {}", r.face_id.0, r.path, rect(&r.rect))?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    #[derive(Serialize)]
+    struct Changed<'a> {
+        message: &'a str,
+        faces: Vec<i64>,
+    }
+    report(cli, &Changed { message: &message, faces }, &message)
+}
+
+fn face_ids(ids: &[i64]) -> Vec<FaceId> {
+    ids.iter().map(|&i| FaceId(i)).collect()
+}
+
+fn report<T: Serialize>(cli: &Cli, value: &T, message: &str) -> anyhow::Result<ExitCode> {
+    if cli.json {
+        print_json(value)?;
+    } else {
+        println!("{message}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn done(printed: anyhow::Result<()>) -> anyhow::Result<ExitCode> {
+    printed.map(|()| ExitCode::SUCCESS)
+}
+
+fn rect(r: &crate::vision::Rect) -> String {
+    format!("({:.0},{:.0})-({:.0},{:.0})", r.x0, r.y0, r.x1, r.y1)
+}
+
+fn photo_line(p: &PersonPhoto) -> String {
+    let sim = p.similarity.map(|s| format!("{s:.3}")).unwrap_or_else(|| "  -  ".into());
+    format!("{sim}  {:<9}  {}  face {} at {}", p.basis, p.path, p.face_id.0, rect(&p.rect))
+}
