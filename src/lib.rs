@@ -4,6 +4,7 @@
 pub mod ann;
 pub mod cli;
 pub mod cluster;
+pub mod consent;
 pub mod error;
 pub mod library;
 pub mod photo;

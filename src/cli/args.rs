@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
 use crate::query::Method;
@@ -28,6 +29,14 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Who is acting, for the audit trail and consent records. Default: the OS user.
+    #[arg(long, global = true, env = "FACEGATE_ACTOR")]
+    pub actor: Option<String>,
+
+    /// Take this date as today (ISO 8601), for reproducible runs and tests.
+    #[arg(long, global = true, env = "FACEGATE_NOW", value_name = "DATE")]
+    pub now: Option<NaiveDate>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -50,6 +59,177 @@ pub enum Command {
     /// Faces: move, confirm, reject, list the unassigned.
     #[command(subcommand)]
     Face(FaceCommand),
+    /// Purposes photos may be used for (social media, print, intranet …).
+    #[command(subcommand)]
+    Purpose(PurposeCommand),
+    /// Projects a consent or a use may be scoped to.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Consent records: grant, revoke, list, expiring, request.
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+    /// May these photos be used for a purpose? Exit 0: all allowed; 1: some blocked; 2: errors.
+    Check(CheckArgs),
+    /// Copy the photos allowed for a purpose to a folder, with a manifest of what was withheld and why.
+    Export(ExportArgs),
+    /// Which photo was used for which purpose, when, where and by whom.
+    Usage {
+        #[arg(long)]
+        person: Option<i64>,
+        #[arg(long, conflicts_with = "person")]
+        photo: Option<PathBuf>,
+    },
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PurposeCommand {
+    Add {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectCommand {
+    Add {
+        name: String,
+        /// Last day of the project; consents scoped to it end then.
+        #[arg(long)]
+        until: Option<NaiveDate>,
+    },
+    List,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Source {
+    Paper,
+    Email,
+    Web,
+    Other,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConsentCommand {
+    /// Record a consent (one record per purpose). Records are never changed afterwards.
+    Grant {
+        person: i64,
+        #[arg(long = "purpose", required = true, num_args = 1..)]
+        purposes: Vec<String>,
+        /// First valid day (default: today).
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// Last valid day.
+        #[arg(long, required_unless_present = "no_expiry", conflicts_with = "no_expiry")]
+        until: Option<NaiveDate>,
+        #[arg(long)]
+        no_expiry: bool,
+        #[arg(long)]
+        project: Option<String>,
+        /// The signed form: copied into the library's evidence store, named by its sha256.
+        #[arg(long)]
+        evidence: Option<PathBuf>,
+        #[arg(long, value_enum)]
+        source: Option<Source>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Record a revocation of some purposes (default: all) from a date on (default: today).
+    Revoke {
+        person: i64,
+        #[arg(long = "purpose", num_args = 1..)]
+        purposes: Vec<String>,
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Consent records and revocations, with each record's status today.
+    List {
+        #[arg(long)]
+        person: Option<i64>,
+        #[arg(long)]
+        purpose: Option<String>,
+    },
+    /// Consents that expire soon, with the photos that will become blocked. Exit 3 when any.
+    Expiring {
+        /// Window, in days ("30d" or "30").
+        #[arg(long, default_value = "30d", value_parser = parse_days)]
+        within: i64,
+    },
+    /// Write a consent (renewal) request to the person as an RFC 5322 message (not sent).
+    Request {
+        person: i64,
+        #[arg(long = "purpose", required = true, num_args = 1..)]
+        purposes: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Sender address.
+        #[arg(long = "from", env = "FACEGATE_MAIL_FROM", default_value = "privacy@localhost")]
+        sender: String,
+    },
+}
+
+fn parse_days(s: &str) -> Result<i64, String> {
+    s.trim_end_matches('d').parse::<i64>().ok().filter(|d| *d >= 0).ok_or_else(|| format!("{s:?} is not a number of days like 30d"))
+}
+
+#[derive(Args, Debug)]
+pub struct UseArgs {
+    #[arg(long)]
+    pub purpose: String,
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Decide as of this day (default: today).
+    #[arg(long)]
+    pub on: Option<NaiveDate>,
+    /// Do not count faces smaller than this many pixels (default: every detected face counts).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_face_px: f32,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[arg(required = true)]
+    pub photos: Vec<PathBuf>,
+    #[command(flatten)]
+    pub using: UseArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub using: UseArgs,
+    /// Destination folder.
+    #[arg(long)]
+    pub to: PathBuf,
+    /// Export this person's photos (those with a confirmed face of them).
+    #[arg(long, required_unless_present = "from")]
+    pub person: Option<i64>,
+    /// Export the library's photos under these folders or files.
+    #[arg(long, num_args = 1.., conflicts_with = "person")]
+    pub from: Vec<PathBuf>,
+    /// Hard-link instead of copying.
+    #[arg(long)]
+    pub link: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Entries, oldest first.
+    Log {
+        #[arg(long)]
+        person: Option<i64>,
+        /// Only entries at or after this time (ISO 8601).
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Check the hash chain; names the first entry that does not fit. Exit 1 when broken.
+    Verify,
 }
 
 #[derive(Args, Debug)]

@@ -2,6 +2,7 @@
 //! results as text or JSON. Only this module draws (progress bars, tables).
 
 pub mod args;
+mod consent;
 mod person;
 
 use std::io::{IsTerminal, Write};
@@ -31,7 +32,41 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cluster(a) => person::cluster(&cli, library_dir, a),
         Command::Person(c) => person::person(&cli, library_dir, c),
         Command::Face(c) => person::face(&cli, library_dir, c),
+        Command::Purpose(c) => consent::purpose(&cli, library_dir, c),
+        Command::Project(c) => consent::project(&cli, library_dir, c),
+        Command::Consent(c) => consent::consent(&cli, library_dir, c),
+        Command::Check(a) => consent::check(&cli, library_dir, a),
+        Command::Export(a) => consent::export(&cli, library_dir, a),
+        Command::Usage { person, photo } => consent::usage(&cli, library_dir, *person, photo.as_deref()),
+        Command::Audit(c) => consent::audit(&cli, library_dir, c),
     }
+}
+
+/// Who is acting: `--actor`, else the OS user.
+fn actor(cli: &Cli) -> String {
+    cli.actor
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(os_user)
+}
+
+/// The name of the user running the process, from the password database.
+fn os_user() -> String {
+    // SAFETY: getpwuid returns a pointer into static storage or null; the name is copied at once.
+    unsafe {
+        let uid = libc::getuid();
+        let pw = libc::getpwuid(uid);
+        if pw.is_null() || (*pw).pw_name.is_null() {
+            return format!("uid {uid}");
+        }
+        std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned()
+    }
+}
+
+/// Today: `--now`, else the local date.
+fn today(cli: &Cli) -> chrono::NaiveDate {
+    cli.now.unwrap_or_else(|| chrono::Local::now().date_naive())
 }
 
 fn manifest(cli: &Cli) -> anyhow::Result<Manifest> {

@@ -11,9 +11,13 @@ use crate::error::{Error, Result};
 use crate::photo::PhotoInfo;
 use crate::vision::{Detection, Rect};
 
+mod audit;
+mod consent;
 mod persons;
 mod schema;
 
+pub use audit::{AuditEntry, Verification};
+pub use consent::{ConsentRow, GateFace, GatePhoto, NewGrant, Project, Purpose, RevocationRow, Usage};
 pub use persons::{FaceState, Link, LinkedBy, NewLink, Person, PersonFace, PersonId, PersonRef};
 
 /// A photo row's id. Ids are never reused (AUTOINCREMENT), so stale references cannot alias.

@@ -57,6 +57,69 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (face_id, person_id)
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 3: consent. Records are never updated: a grant is a row, a revocation is another row, and
+    // "valid on date D" is a query. Dates are ISO 8601 (YYYY-MM-DD), inclusive.
+    "CREATE TABLE purposes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        description TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE projects (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        until TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE consents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        person_id INTEGER NOT NULL REFERENCES persons(id),
+        purpose_id INTEGER NOT NULL REFERENCES purposes(id),
+        project_id INTEGER REFERENCES projects(id),
+        valid_from TEXT NOT NULL,
+        valid_until TEXT,
+        source TEXT CHECK (source IN ('paper', 'email', 'web', 'other')),
+        note TEXT,
+        evidence_sha256 TEXT,
+        evidence_name TEXT,
+        recorded_at TEXT NOT NULL,
+        recorded_by TEXT NOT NULL
+    );
+    CREATE INDEX consents_person ON consents(person_id, purpose_id);
+    CREATE TABLE revocations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        person_id INTEGER NOT NULL REFERENCES persons(id),
+        purpose_id INTEGER REFERENCES purposes(id),
+        effective TEXT NOT NULL,
+        note TEXT,
+        recorded_at TEXT NOT NULL,
+        recorded_by TEXT NOT NULL
+    );
+    CREATE INDEX revocations_person ON revocations(person_id);
+    CREATE TABLE usage_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        photo_id INTEGER REFERENCES photos(id) ON DELETE SET NULL,
+        content_sha256 TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        project TEXT,
+        used_on TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX usage_photo ON usage_log(photo_id);
+    ALTER TABLE photos ADD COLUMN blocked TEXT;
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        command TEXT NOT NULL,
+        subjects TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

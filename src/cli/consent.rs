@@ -1,0 +1,352 @@
+//! `purpose`, `project`, `consent`, `check`, `export`, `usage` and `audit` on the command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+use super::args::{AuditCommand, CheckArgs, ConsentCommand, ExportArgs, ProjectCommand, PurposeCommand, UseArgs};
+use super::{actor, print_json, today, Cli};
+use crate::consent::{self, rules::valid_grant, Gate, Use};
+use crate::library::{Access, Library};
+use crate::store::{NewGrant, PersonId, PhotoId};
+
+/// Exit status of `consent expiring` when something expires in the window.
+pub const EXIT_EXPIRING: u8 = 3;
+
+fn using(cli: &Cli, u: &UseArgs) -> Use {
+    Use { purpose: u.purpose.clone(), project: u.project.clone(), on: u.on.unwrap_or_else(|| today(cli)), min_face_px: u.min_face_px }
+}
+
+fn changed<T: Serialize>(cli: &Cli, value: &T, message: &str) -> anyhow::Result<ExitCode> {
+    if cli.json {
+        print_json(value)?;
+    } else {
+        println!("{message}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn purpose(cli: &Cli, dir: PathBuf, c: &PurposeCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        PurposeCommand::Add { name, description } => {
+            let mut lib = Library::open(&dir, Access::Write)?;
+            let id = lib.store.add_purpose(name, description.as_deref())?;
+            lib.store.audit(&actor(cli), "purpose add", &[format!("purpose:{id}")], "ok", Some(name))?;
+            changed(cli, &serde_json::json!({ "id": id, "name": name }), &format!("added purpose {name}"))
+        }
+        PurposeCommand::List => {
+            let lib = Library::open(&dir, Access::Read)?;
+            let purposes = lib.store.purposes()?;
+            if cli.json {
+                print_json(&purposes)?;
+            } else {
+                for p in purposes {
+                    println!("{}  {}", p.name, p.description.unwrap_or_default());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub fn project(cli: &Cli, dir: PathBuf, c: &ProjectCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        ProjectCommand::Add { name, until } => {
+            let mut lib = Library::open(&dir, Access::Write)?;
+            let id = lib.store.add_project(name, *until)?;
+            lib.store.audit(&actor(cli), "project add", &[format!("project:{id}")], "ok", Some(name))?;
+            changed(cli, &serde_json::json!({ "id": id, "name": name, "until": until }), &format!("added project {name}"))
+        }
+        ProjectCommand::List => {
+            let lib = Library::open(&dir, Access::Read)?;
+            let projects = lib.store.projects()?;
+            if cli.json {
+                print_json(&projects)?;
+            } else {
+                for p in projects {
+                    println!("{}  {}", p.name, p.until.map(|d| format!("until {d}")).unwrap_or_default());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<ExitCode> {
+    let who = actor(cli);
+    let today = today(cli);
+    match c {
+        ConsentCommand::Grant { person, purposes, from, until, no_expiry: _, project, evidence, source, note } => {
+            let mut lib = Library::open(&dir, Access::Write)?;
+            let person = PersonId(*person);
+            lib.store.person(person)?;
+            let purpose_ids = purposes.iter().map(|p| lib.store.purpose_id(p)).collect::<Result<Vec<_>, _>>()?;
+            let project_id = project.as_deref().map(|p| lib.store.project_id(p)).transpose()?;
+            let from = from.unwrap_or(today);
+            if let Some(until) = until.filter(|u| *u < from) {
+                bail!("--until {until} is before --from {from}");
+            }
+            // Everything is checked before the evidence is stored and the records written.
+            let evidence = evidence.as_deref().map(|f| consent::store_evidence(&lib.dir, f)).transpose()?;
+            let grant = NewGrant {
+                person,
+                purposes: purpose_ids,
+                project: project_id,
+                from,
+                until: *until,
+                source: source.map(|s| format!("{s:?}").to_lowercase()),
+                note: note.clone(),
+                evidence,
+            };
+            let ids = lib.store.grant(&grant, &who)?;
+            let subjects = [vec![format!("person:{}", person.0)], ids.iter().map(|i| format!("consent:{i}")).collect()].concat();
+            let detail = format!("purposes {} from {from} until {}", purposes.join(","), until.map_or("no expiry".into(), |u| u.to_string()));
+            lib.store.audit(&who, "consent grant", &subjects, "ok", Some(&detail))?;
+            changed(cli, &serde_json::json!({ "consents": ids }), &format!("recorded consent {ids:?} for person {}", person.0))
+        }
+        ConsentCommand::Revoke { person, purposes, date, note } => {
+            let mut lib = Library::open(&dir, Access::Write)?;
+            let person = PersonId(*person);
+            lib.store.person(person)?;
+            let purpose_ids = purposes.iter().map(|p| lib.store.purpose_id(p)).collect::<Result<Vec<_>, _>>()?;
+            let effective = date.unwrap_or(today);
+            let scope = (!purposes.is_empty()).then_some(purpose_ids.as_slice());
+            let ids = lib.store.revoke(person, scope, effective, note.as_deref(), &who)?;
+            let what = if purposes.is_empty() { "all purposes".to_string() } else { purposes.join(",") };
+            lib.store.audit(&who, "consent revoke", &[format!("person:{}", person.0)], "ok", Some(&format!("{what} from {effective}")))?;
+            changed(cli, &serde_json::json!({ "revocations": ids }), &format!("revoked {what} for person {} from {effective}", person.0))
+        }
+        ConsentCommand::List { person, purpose } => {
+            let lib = Library::open(&dir, Access::Read)?;
+            let purpose_id = purpose.as_deref().map(|p| lib.store.purpose_id(p)).transpose()?;
+            let person = person.map(PersonId);
+            #[derive(Serialize)]
+            struct Listed {
+                #[serde(flatten)]
+                record: crate::store::ConsentRow,
+                /// Whether this record is in force today.
+                valid_today: bool,
+                status_today: String,
+            }
+            let mut listed = Vec::new();
+            for record in lib.store.consent_rows(person, purpose_id)? {
+                let grants = lib.store.grants_for(record.person)?;
+                let revocations = lib.store.revocations_for(record.person)?;
+                let single: Vec<_> = grants.into_iter().filter(|g| g.id == record.id).collect();
+                let status = valid_grant(&single, &revocations, &record.purpose, record.project.as_deref(), today);
+                listed.push(Listed {
+                    valid_today: status.is_ok(),
+                    status_today: status.err().map_or("valid".into(), |r| r.to_string()),
+                    record,
+                });
+            }
+            let revocations = lib.store.revocation_rows(person)?;
+            if cli.json {
+                print_json(&serde_json::json!({ "today": today, "consents": listed, "revocations": revocations }))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut out = std::io::stdout().lock();
+            for l in &listed {
+                let r = &l.record;
+                writeln!(
+                    out,
+                    "consent {:>4}  person {:>4}  {:<14} {} .. {}  {}{}",
+                    r.id,
+                    r.person.0,
+                    r.purpose,
+                    r.valid_from,
+                    r.valid_until.map_or("no expiry".into(), |d| d.to_string()),
+                    l.status_today,
+                    r.project.as_ref().map(|p| format!("  project {p}")).unwrap_or_default()
+                )?;
+            }
+            for r in &revocations {
+                writeln!(out, "revoked      person {:>4}  {:<14} from {}", r.person.0, r.purpose.as_deref().unwrap_or("(all)"), r.effective)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConsentCommand::Expiring { within } => {
+            let lib = Library::open(&dir, Access::Read)?;
+            let found = consent::expiring(&lib.store, today, *within)?;
+            if cli.json {
+                print_json(&found)?;
+            } else {
+                for e in &found {
+                    let c = &e.consent;
+                    println!(
+                        "consent {} of person {} ({}) for {} expires {}: {} photo(s) will be blocked",
+                        c.id,
+                        c.person.0,
+                        e.person_name.as_deref().unwrap_or("unnamed"),
+                        c.purpose,
+                        c.valid_until.expect("expiring consents have an end"),
+                        e.photos.len()
+                    );
+                    for p in &e.photos {
+                        println!("    {p}");
+                    }
+                }
+            }
+            Ok(if found.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_EXPIRING) })
+        }
+        ConsentCommand::Request { person, purposes, out, sender } => {
+            let mut lib = Library::open(&dir, Access::Write)?;
+            let p = lib.store.person(PersonId(*person))?;
+            for purpose in purposes {
+                lib.store.purpose_id(purpose)?;
+            }
+            let email = p.email.clone().with_context(|| format!("person {person} has no email; set one with `facegate person name {person} NAME --email ADDRESS`"))?;
+            let name = p.name.clone().unwrap_or_default();
+            let body = format!(
+                "Dear {},\n\nwe would like to use photos in which you appear for the following purposes:\n\n{}\n\n\
+                 Please tell us whether you agree, for how long, and for which of these purposes. You may\n\
+                 withdraw your consent at any time, and you may ask which photos of you we hold.\n\nKind regards\n",
+                if name.is_empty() { "Sir or Madam" } else { &name },
+                purposes.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"),
+            );
+            let message = mail_builder::MessageBuilder::new()
+                .from(sender.as_str())
+                .to((name.as_str(), email.as_str()))
+                .subject(format!("Consent request: use of photos ({})", purposes.join(", ")))
+                .text_body(body)
+                .write_to_vec()
+                .context("building the message")?;
+            std::fs::write(out, message).with_context(|| out.display().to_string())?;
+            lib.store.audit(&who, "consent request", &[format!("person:{person}")], "ok", Some(&purposes.join(",")))?;
+            changed(cli, &serde_json::json!({ "out": out, "to": email }), &format!("wrote {}", out.display()))
+        }
+    }
+}
+
+/// `check`: exit 0 when every photo is allowed, 1 when any is blocked, 2 on errors.
+pub fn check(cli: &Cli, dir: PathBuf, a: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let outcome = (|| -> anyhow::Result<(Vec<consent::PhotoDecision>, Use)> {
+        let lib = Library::open(&dir, Access::Read)?;
+        let u = using(cli, &a.using);
+        let mut gate = Gate::new(&lib.store, u.clone())?;
+        let decisions = a.photos.iter().map(|p| gate.check_path(p)).collect::<crate::Result<Vec<_>>>()?;
+        Ok((decisions, u))
+    })();
+    let (decisions, u) = match outcome {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("facegate: error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if let Ok(mut lib) = Library::open(&dir, Access::Write) {
+        let subjects: Vec<String> = decisions.iter().filter_map(|d| d.photo_id.map(|p| format!("photo:{}", p.0))).collect();
+        let allowed = decisions.iter().filter(|d| d.allowed).count();
+        lib.store.audit(&actor(cli), "check", &subjects, &format!("{allowed} of {} allowed", decisions.len()), Some(&u.purpose))?;
+    }
+    if cli.json {
+        print_json(&serde_json::json!({ "purpose": u.purpose, "project": u.project, "on": u.on, "photos": decisions }))?;
+    } else {
+        for d in &decisions {
+            println!("{}  {}", if d.allowed { "allowed" } else { "BLOCKED" }, d.path);
+            for r in &d.reasons {
+                println!("    {r}");
+            }
+        }
+    }
+    Ok(if decisions.iter().any(|d| d.error.is_some()) {
+        ExitCode::from(2)
+    } else if decisions.iter().all(|d| d.allowed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn export(cli: &Cli, dir: PathBuf, a: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let mut lib = Library::open(&dir, Access::Write)?;
+    let u = using(cli, &a.using);
+    let photos: Vec<PhotoId> = match a.person {
+        Some(p) => {
+            lib.store.person(PersonId(p))?;
+            lib.store.confirmed_photos(PersonId(p))?
+        }
+        None => {
+            let roots = a
+                .from
+                .iter()
+                .map(|p| p.canonicalize().map(|c| crate::pipeline::scan::key(&c)).with_context(|| p.display().to_string()))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            lib.store.photo_paths()?.into_iter().filter(|(_, path)| roots.iter().any(|r| crate::pipeline::scan::is_under(path, r))).map(|(id, _)| id).collect()
+        }
+    };
+    let who = actor(cli);
+    let report = consent::export(&mut lib.store, &photos, &u, &a.to, a.link, &who)?;
+    let subjects: Vec<String> = report.exported.iter().map(|e| format!("photo:{}", e.photo_id.0)).collect();
+    let outcome = format!("{} exported, {} withheld", report.exported.len(), report.withheld.len());
+    lib.store.audit(&who, "export", &subjects, &outcome, Some(&u.purpose))?;
+    if cli.json {
+        print_json(&report)?;
+    } else {
+        println!("{outcome} to {} (manifest: facegate-manifest.json, .csv)", a.to.display());
+        for w in &report.withheld {
+            println!("withheld {}: {}", w.path, w.reasons.join("; "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn usage(cli: &Cli, dir: PathBuf, person: Option<i64>, photo: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let lib = Library::open(&dir, Access::Read)?;
+    let photo_id = match photo {
+        Some(p) => {
+            let key = crate::pipeline::scan::key(&p.canonicalize().with_context(|| p.display().to_string())?);
+            Some(lib.store.gate_photo(&key)?.with_context(|| format!("{key} is not in the library"))?.id)
+        }
+        None => None,
+    };
+    let rows = lib.store.usage(person.map(PersonId), photo_id)?;
+    if cli.json {
+        print_json(&rows)?;
+    } else {
+        for u in rows {
+            println!(
+                "{}  {}  {}{}  -> {}  by {}",
+                u.used_on,
+                u.path.as_deref().unwrap_or("(photo gone)"),
+                u.purpose,
+                u.project.map(|p| format!(" / {p}")).unwrap_or_default(),
+                u.destination,
+                u.actor
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn audit(cli: &Cli, dir: PathBuf, c: &AuditCommand) -> anyhow::Result<ExitCode> {
+    let lib = Library::open(&dir, Access::Read)?;
+    match c {
+        AuditCommand::Log { person, since } => {
+            let subject = person.map(|p| format!("person:{p}"));
+            let entries = lib.store.audit_log(subject.as_deref(), since.as_deref())?;
+            if cli.json {
+                print_json(&entries)?;
+            } else {
+                for e in entries {
+                    println!("{:>6}  {}  {:<12} {:<16} {}  {}", e.id, e.at, e.actor, e.command, e.subjects.join(","), e.outcome);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Verify => {
+            let v = lib.store.audit_verify()?;
+            if cli.json {
+                print_json(&v)?;
+            } else if let Some((id, why)) = &v.first_bad {
+                println!("audit trail broken at entry {id}: {why}");
+            } else {
+                println!("audit trail intact: {} entries", v.entries);
+            }
+            Ok(if v.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The consent gate: may this photo be used for this purpose (in this project, on this date)?
+//! Allowed only when every face counted by the policy belongs to a confirmed person with a valid
+//! consent. Anything doubtful denies: an unidentified face, a merely suggested identity, a photo
+//! changed on disk since it was indexed, a photo that could not be indexed, a blocked photo.
+//! Also: evidence files (stored by content hash), gated export, and expiry look-ahead.
+
+pub mod rules;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::store::{ConsentRow, GatePhoto, PersonId, PhotoId, Store};
+use crate::vision::manifest::hex;
+use crate::vision::Rect;
+use rules::{valid_grant, Grant, Refusal, Revocation};
+
+/// What a use is for, and how strict to be.
+#[derive(Clone, Debug)]
+pub struct Use {
+    pub purpose: String,
+    pub project: Option<String>,
+    pub on: NaiveDate,
+    /// Faces smaller than this (box width or height, pixels) are not counted; 0 counts every face.
+    pub min_face_px: f32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FaceDecision {
+    pub face_id: i64,
+    pub rect: Rect,
+    pub person: Option<PersonId>,
+    pub allowed: bool,
+    /// The consent record that allows it.
+    pub consent: Option<i64>,
+    pub refusal: Option<Refusal>,
+    pub reason: Option<String>,
+    /// Below the policy's minimum face size: not counted.
+    pub ignored: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PhotoDecision {
+    pub path: String,
+    pub photo_id: Option<PhotoId>,
+    pub allowed: bool,
+    /// Why not, one line per blocking face or photo-level reason.
+    pub reasons: Vec<String>,
+    pub faces: Vec<FaceDecision>,
+    /// Set when the photo could not be judged at all (not indexed, unreadable): an error, and blocked.
+    pub error: Option<String>,
+}
+
+/// Decides photos, caching each person's records.
+pub struct Gate<'a> {
+    store: &'a Store,
+    using: Use,
+    records: HashMap<PersonId, (Vec<Grant>, Vec<Revocation>)>,
+}
+
+impl<'a> Gate<'a> {
+    /// Checks that the purpose and project exist before anything is decided.
+    pub fn new(store: &'a Store, using: Use) -> Result<Gate<'a>> {
+        store.purpose_id(&using.purpose)?;
+        if let Some(p) = &using.project {
+            store.project_id(p)?;
+        }
+        Ok(Gate { store, using, records: HashMap::new() })
+    }
+
+    /// Decides a photo file given by path.
+    pub fn check_path(&mut self, path: &Path) -> Result<PhotoDecision> {
+        let shown = path.display().to_string();
+        let blocked = |error: String| PhotoDecision {
+            path: shown.clone(),
+            photo_id: None,
+            allowed: false,
+            reasons: vec![error.clone()],
+            faces: vec![],
+            error: Some(error),
+        };
+        let key = match path.canonicalize() {
+            Ok(p) => crate::pipeline::scan::key(&p),
+            Err(e) => return Ok(blocked(format!("cannot read: {e}"))),
+        };
+        match self.store.gate_photo(&key)? {
+            None => Ok(blocked("not in the library; index it first".into())),
+            Some(photo) => self.check(&photo),
+        }
+    }
+
+    /// Decides an indexed photo.
+    pub fn check(&mut self, photo: &GatePhoto) -> Result<PhotoDecision> {
+        let mut d = PhotoDecision {
+            path: photo.path.clone(),
+            photo_id: Some(photo.id),
+            allowed: false,
+            reasons: vec![],
+            faces: vec![],
+            error: None,
+        };
+        if let Some(e) = &photo.error {
+            d.reasons.push(format!("could not be indexed ({e}); faces unknown"));
+            return Ok(d);
+        }
+        if let Some(reason) = changed_on_disk(photo) {
+            d.reasons.push(reason);
+            return Ok(d);
+        }
+        if let Some(b) = &photo.blocked {
+            d.reasons.push(format!("blocked for every purpose: {b}"));
+        }
+        for face in self.store.gate_faces(photo.id)? {
+            let ignored = face.rect.width().min(face.rect.height()) < self.using.min_face_px;
+            let verdict = if ignored {
+                Ok(None)
+            } else {
+                match (face.person, face.confirmed) {
+                    (None, _) => Err(Refusal::FaceNotIdentified),
+                    (Some(p), false) => Err(Refusal::IdentityOnlySuggested { person: p.0, similarity: face.similarity }),
+                    (Some(p), true) => self.consent(p).map(Some),
+                }
+            };
+            let fd = FaceDecision {
+                face_id: face.id.0,
+                rect: face.rect,
+                person: face.person,
+                allowed: verdict.is_ok(),
+                consent: verdict.clone().ok().flatten(),
+                reason: verdict.as_ref().err().map(|r| r.to_string()),
+                refusal: verdict.err(),
+                ignored,
+            };
+            if let Some(r) = &fd.reason {
+                let who = fd.person.map(|p| format!("person {}", p.0)).unwrap_or_else(|| "unknown person".into());
+                d.reasons.push(format!("face {} ({who}): {r}", fd.face_id));
+            }
+            d.faces.push(fd);
+        }
+        d.allowed = d.reasons.is_empty();
+        Ok(d)
+    }
+
+    fn consent(&mut self, person: PersonId) -> Result<i64, Refusal> {
+        let store = self.store;
+        let entry = match self.records.entry(person) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                // A database error here denies (the caller sees no consent) rather than allows.
+                let grants = store.grants_for(person).unwrap_or_default();
+                let revocations = store.revocations_for(person).unwrap_or_default();
+                v.insert((grants, revocations))
+            }
+        };
+        valid_grant(&entry.0, &entry.1, &self.using.purpose, self.using.project.as_deref(), self.using.on)
+    }
+}
+
+/// Whether the file differs from what was indexed (size and mtime first, then content).
+fn changed_on_disk(photo: &GatePhoto) -> Option<String> {
+    let path = Path::new(&photo.path);
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("file unavailable: {e}")),
+    };
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64);
+    if meta.len() == photo.size && mtime == photo.mtime_ns {
+        return None;
+    }
+    match std::fs::read(path) {
+        Ok(bytes) if hex(&Sha256::digest(&bytes)) == photo.content_hash => None,
+        Ok(_) => Some("changed on disk since it was indexed; run `facegate index` again".into()),
+        Err(e) => Some(format!("file unavailable: {e}")),
+    }
+}
+
+/// Copies an evidence file into the library's evidence store, named by its sha256.
+/// Returns (sha256, original file name).
+pub fn store_evidence(library_dir: &Path, file: &Path) -> Result<(String, String)> {
+    let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
+    let sha = hex(&Sha256::digest(&bytes));
+    let dir = library_dir.join("evidence");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let dest = dir.join(&sha);
+    if !dest.exists() {
+        let tmp = dir.join(format!("{sha}.tmp"));
+        std::fs::write(&tmp, &bytes).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+    }
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok((sha, name))
+}
+
+/// What a gated export did.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportReport {
+    pub purpose: String,
+    pub project: Option<String>,
+    pub on: NaiveDate,
+    pub destination: String,
+    pub exported: Vec<Exported>,
+    pub withheld: Vec<PhotoDecision>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Exported {
+    pub photo_id: PhotoId,
+    pub path: String,
+    pub file: String,
+}
+
+/// Copies (or hard-links) the allowed photos among `photos` into `dest`, writes
+/// `facegate-manifest.json` and `.csv` there, and records each use.
+pub fn export(store: &mut Store, photos: &[PhotoId], using: &Use, dest: &Path, link: bool, actor: &str) -> Result<ExportReport> {
+    let mut decisions = Vec::new();
+    {
+        let mut gate = Gate::new(store, using.clone())?;
+        for &id in photos {
+            if let Some(photo) = store.gate_photo_by_id(id)? {
+                decisions.push((gate.check(&photo)?, photo.content_hash));
+            }
+        }
+    }
+    std::fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
+    let mut report = ExportReport {
+        purpose: using.purpose.clone(),
+        project: using.project.clone(),
+        on: using.on,
+        destination: dest.display().to_string(),
+        exported: vec![],
+        withheld: vec![],
+    };
+    let mut uses = Vec::new();
+    let mut taken = std::collections::HashSet::new();
+    for (d, hash) in decisions {
+        if !d.allowed {
+            report.withheld.push(d);
+            continue;
+        }
+        let id = d.photo_id.expect("indexed photo");
+        let src = PathBuf::from(&d.path);
+        let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| format!("{}", id.0));
+        let name = if taken.insert(name.clone()) { name } else { format!("{}-{name}", id.0) };
+        let target = dest.join(&name);
+        let copied = if link { std::fs::hard_link(&src, &target) } else { std::fs::copy(&src, &target).map(|_| ()) };
+        copied.map_err(|e| Error::io(&target, e))?;
+        uses.push((id, hash));
+        report.exported.push(Exported { photo_id: id, path: d.path, file: target.display().to_string() });
+    }
+    write_manifest(dest, &report)?;
+    store.record_usage(&uses, &using.purpose, using.project.as_deref(), using.on, &report.destination, actor)?;
+    Ok(report)
+}
+
+fn write_manifest(dest: &Path, report: &ExportReport) -> Result<()> {
+    let json = dest.join("facegate-manifest.json");
+    std::fs::write(&json, serde_json::to_vec_pretty(report).expect("report serialises")).map_err(|e| Error::io(&json, e))?;
+    let mut csv = String::from("status,photo_id,path,exported_as,reason\n");
+    for e in &report.exported {
+        csv.push_str(&format!("exported,{},{},{},\n", e.photo_id.0, csv_field(&e.path), csv_field(&e.file)));
+    }
+    for w in &report.withheld {
+        let id = w.photo_id.map(|p| p.0.to_string()).unwrap_or_default();
+        csv.push_str(&format!("withheld,{id},{},,{}\n", csv_field(&w.path), csv_field(&w.reasons.join("; "))));
+    }
+    let path = dest.join("facegate-manifest.csv");
+    std::fs::write(&path, csv).map_err(|e| Error::io(&path, e))
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A consent that runs out within the window, and the photos it will block.
+#[derive(Clone, Debug, Serialize)]
+pub struct Expiring {
+    pub consent: ConsentRow,
+    pub person_name: Option<String>,
+    pub person_email: Option<String>,
+    /// Photos with a confirmed face of the person, which the purpose loses after the expiry.
+    pub photos: Vec<String>,
+}
+
+/// Consents valid today whose last day falls within `days` days of `today`, for which no other
+/// record keeps the purpose valid the day after.
+pub fn expiring(store: &Store, today: NaiveDate, days: i64) -> Result<Vec<Expiring>> {
+    let end = today + chrono::Duration::days(days);
+    let mut out = Vec::new();
+    for c in store.consent_rows(None, None)? {
+        let Some(until) = c.valid_until.filter(|u| *u >= today && *u <= end) else { continue };
+        let grants = store.grants_for(c.person)?;
+        let revocations = store.revocations_for(c.person)?;
+        let project = c.project.as_deref();
+        if valid_grant(&grants, &revocations, &c.purpose, project, today) != Ok(c.id) {
+            continue; // not the record in force today
+        }
+        if valid_grant(&grants, &revocations, &c.purpose, project, until + chrono::Duration::days(1)).is_ok() {
+            continue; // renewed already
+        }
+        let person = store.person(c.person)?;
+        let photos = store
+            .confirmed_photos(c.person)?
+            .into_iter()
+            .filter_map(|id| store.gate_photo_by_id(id).ok().flatten().map(|p| p.path))
+            .collect();
+        out.push(Expiring { consent: c, person_name: person.name, person_email: person.email, photos });
+    }
+    Ok(out)
+}

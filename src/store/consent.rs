@@ -1,0 +1,381 @@
+//! SQL for purposes, projects, consent records, revocations and the usage log. Consent rows
+//! and revocation rows are only ever inserted; history stays, validity is computed.
+
+use chrono::NaiveDate;
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use super::{now_iso, FaceId, PersonId, PhotoId, Store};
+use crate::consent::rules::{Grant, Revocation};
+use crate::error::{Error, Result};
+use crate::vision::Rect;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Purpose {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Project {
+    pub id: i64,
+    pub name: String,
+    pub until: Option<NaiveDate>,
+}
+
+/// A new consent, one record per purpose.
+#[derive(Clone, Debug)]
+pub struct NewGrant {
+    pub person: PersonId,
+    pub purposes: Vec<i64>,
+    pub project: Option<i64>,
+    pub from: NaiveDate,
+    pub until: Option<NaiveDate>,
+    pub source: Option<String>,
+    pub note: Option<String>,
+    pub evidence: Option<(String, String)>,
+}
+
+/// A consent record as listed.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConsentRow {
+    pub id: i64,
+    pub person: PersonId,
+    pub purpose: String,
+    pub project: Option<String>,
+    pub valid_from: NaiveDate,
+    pub valid_until: Option<NaiveDate>,
+    pub source: Option<String>,
+    pub note: Option<String>,
+    pub evidence_sha256: Option<String>,
+    pub evidence_name: Option<String>,
+    pub recorded_at: String,
+    pub recorded_by: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RevocationRow {
+    pub id: i64,
+    pub person: PersonId,
+    /// `None`: every purpose.
+    pub purpose: Option<String>,
+    pub effective: NaiveDate,
+    pub note: Option<String>,
+    pub recorded_at: String,
+    pub recorded_by: String,
+}
+
+/// A photo as the gate needs it.
+#[derive(Clone, Debug)]
+pub struct GatePhoto {
+    pub id: PhotoId,
+    pub path: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub content_hash: String,
+    pub error: Option<String>,
+    pub blocked: Option<String>,
+}
+
+/// A face with its link, as the gate needs it.
+#[derive(Clone, Debug)]
+pub struct GateFace {
+    pub id: FaceId,
+    pub rect: Rect,
+    pub person: Option<PersonId>,
+    pub confirmed: bool,
+    pub similarity: Option<f32>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Usage {
+    pub id: i64,
+    pub photo_id: Option<PhotoId>,
+    pub path: Option<String>,
+    pub content_sha256: String,
+    pub purpose: String,
+    pub project: Option<String>,
+    pub used_on: NaiveDate,
+    pub destination: String,
+    pub actor: String,
+    pub recorded_at: String,
+}
+
+fn date(s: String) -> rusqlite::Result<NaiveDate> {
+    s.parse().map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn opt_date(s: Option<String>) -> rusqlite::Result<Option<NaiveDate>> {
+    s.map(date).transpose()
+}
+
+impl Store {
+    pub fn add_purpose(&mut self, name: &str, description: Option<&str>) -> Result<i64> {
+        if self.purpose_id(name).is_ok() {
+            return Err(Error::Invalid(format!("purpose {name:?} exists already")));
+        }
+        self.conn.execute(
+            "INSERT INTO purposes (name, description, created_at) VALUES (?1, ?2, ?3)",
+            params![name, description, now_iso()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn purpose_id(&self, name: &str) -> Result<i64> {
+        self.conn
+            .query_row("SELECT id FROM purposes WHERE name = ?1", [name], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| Error::Invalid(format!("unknown purpose {name:?} (add it with `facegate purpose add {name}`)")))
+    }
+
+    pub fn purposes(&self) -> Result<Vec<Purpose>> {
+        let mut stmt = self.conn.prepare("SELECT id, name, description FROM purposes ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok(Purpose { id: r.get(0)?, name: r.get(1)?, description: r.get(2)? }))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn add_project(&mut self, name: &str, until: Option<NaiveDate>) -> Result<i64> {
+        if self.project_id(name).is_ok() {
+            return Err(Error::Invalid(format!("project {name:?} exists already")));
+        }
+        self.conn.execute(
+            "INSERT INTO projects (name, until, created_at) VALUES (?1, ?2, ?3)",
+            params![name, until.map(|d| d.to_string()), now_iso()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn project_id(&self, name: &str) -> Result<i64> {
+        self.conn
+            .query_row("SELECT id FROM projects WHERE name = ?1", [name], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| Error::Invalid(format!("unknown project {name:?} (add it with `facegate project add {name}`)")))
+    }
+
+    pub fn projects(&self) -> Result<Vec<Project>> {
+        let mut stmt = self.conn.prepare("SELECT id, name, until FROM projects ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok(Project { id: r.get(0)?, name: r.get(1)?, until: opt_date(r.get(2)?)? }))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records a grant (one row per purpose) in one transaction; returns the new ids.
+    pub fn grant(&mut self, g: &NewGrant, actor: &str) -> Result<Vec<i64>> {
+        let tx = self.conn.transaction()?;
+        let now = now_iso();
+        let mut ids = Vec::new();
+        for purpose in &g.purposes {
+            tx.execute(
+                "INSERT INTO consents (person_id, purpose_id, project_id, valid_from, valid_until, source, note,
+                   evidence_sha256, evidence_name, recorded_at, recorded_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    g.person.0, purpose, g.project, g.from.to_string(), g.until.map(|d| d.to_string()),
+                    g.source, g.note, g.evidence.as_ref().map(|e| &e.0), g.evidence.as_ref().map(|e| &e.1), now, actor
+                ],
+            )?;
+            ids.push(tx.last_insert_rowid());
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// Records a revocation of some purposes (`None`: all) from `effective` on.
+    pub fn revoke(&mut self, person: PersonId, purposes: Option<&[i64]>, effective: NaiveDate, note: Option<&str>, actor: &str) -> Result<Vec<i64>> {
+        let tx = self.conn.transaction()?;
+        let now = now_iso();
+        let mut ids = Vec::new();
+        let targets: Vec<Option<i64>> = match purposes {
+            Some(p) => p.iter().map(|&id| Some(id)).collect(),
+            None => vec![None],
+        };
+        for purpose in targets {
+            tx.execute(
+                "INSERT INTO revocations (person_id, purpose_id, effective, note, recorded_at, recorded_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![person.0, purpose, effective.to_string(), note, now, actor],
+            )?;
+            ids.push(tx.last_insert_rowid());
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// A person's grants, as the validity rules take them.
+    pub fn grants_for(&self, person: PersonId) -> Result<Vec<Grant>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.id, pu.name, pr.name, pr.until, c.valid_from, c.valid_until, c.recorded_at
+             FROM consents c JOIN purposes pu ON pu.id = c.purpose_id LEFT JOIN projects pr ON pr.id = c.project_id
+             WHERE c.person_id = ?1 ORDER BY c.id",
+        )?;
+        let rows = stmt.query_map([person.0], |r| {
+            Ok(Grant {
+                id: r.get(0)?,
+                purpose: r.get(1)?,
+                project: r.get(2)?,
+                project_until: opt_date(r.get(3)?)?,
+                from: date(r.get(4)?)?,
+                until: opt_date(r.get(5)?)?,
+                recorded_at: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn revocations_for(&self, person: PersonId) -> Result<Vec<Revocation>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT pu.name, r.effective, r.recorded_at FROM revocations r LEFT JOIN purposes pu ON pu.id = r.purpose_id
+             WHERE r.person_id = ?1 ORDER BY r.id",
+        )?;
+        let rows = stmt.query_map([person.0], |r| {
+            Ok(Revocation { purpose: r.get(0)?, effective: date(r.get(1)?)?, recorded_at: r.get(2)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Consent records, optionally for one person and/or purpose, oldest first.
+    pub fn consent_rows(&self, person: Option<PersonId>, purpose: Option<i64>) -> Result<Vec<ConsentRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT c.id, c.person_id, pu.name, pr.name, c.valid_from, c.valid_until, c.source, c.note,
+               c.evidence_sha256, c.evidence_name, c.recorded_at, c.recorded_by
+             FROM consents c JOIN purposes pu ON pu.id = c.purpose_id LEFT JOIN projects pr ON pr.id = c.project_id
+             WHERE (?1 IS NULL OR c.person_id = ?1) AND (?2 IS NULL OR c.purpose_id = ?2) ORDER BY c.id",
+        )?;
+        let rows = stmt.query_map(params![person.map(|p| p.0), purpose], |r| {
+            Ok(ConsentRow {
+                id: r.get(0)?,
+                person: PersonId(r.get(1)?),
+                purpose: r.get(2)?,
+                project: r.get(3)?,
+                valid_from: date(r.get(4)?)?,
+                valid_until: opt_date(r.get(5)?)?,
+                source: r.get(6)?,
+                note: r.get(7)?,
+                evidence_sha256: r.get(8)?,
+                evidence_name: r.get(9)?,
+                recorded_at: r.get(10)?,
+                recorded_by: r.get(11)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn revocation_rows(&self, person: Option<PersonId>) -> Result<Vec<RevocationRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.id, r.person_id, pu.name, r.effective, r.note, r.recorded_at, r.recorded_by
+             FROM revocations r LEFT JOIN purposes pu ON pu.id = r.purpose_id
+             WHERE (?1 IS NULL OR r.person_id = ?1) ORDER BY r.id",
+        )?;
+        let rows = stmt.query_map(params![person.map(|p| p.0)], |r| {
+            Ok(RevocationRow {
+                id: r.get(0)?,
+                person: PersonId(r.get(1)?),
+                purpose: r.get(2)?,
+                effective: date(r.get(3)?)?,
+                note: r.get(4)?,
+                recorded_at: r.get(5)?,
+                recorded_by: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn gate_photo(&self, path: &str) -> Result<Option<GatePhoto>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id, path, size, mtime_ns, content_hash, error, blocked FROM photos WHERE path = ?1")?
+            .query_row([path], gate_photo_row)
+            .optional()?)
+    }
+
+    pub fn gate_photo_by_id(&self, id: PhotoId) -> Result<Option<GatePhoto>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id, path, size, mtime_ns, content_hash, error, blocked FROM photos WHERE id = ?1")?
+            .query_row([id.0], gate_photo_row)
+            .optional()?)
+    }
+
+    pub fn gate_faces(&self, photo: PhotoId) -> Result<Vec<GateFace>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, x0, y0, x1, y1, person_id, link, similarity FROM faces WHERE photo_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([photo.0], |r| {
+            Ok(GateFace {
+                id: FaceId(r.get(0)?),
+                rect: Rect { x0: r.get(1)?, y0: r.get(2)?, x1: r.get(3)?, y1: r.get(4)? },
+                person: r.get::<_, Option<i64>>(5)?.map(PersonId),
+                confirmed: r.get::<_, Option<String>>(6)?.as_deref() == Some("confirmed"),
+                similarity: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Photos with a confirmed face of the person.
+    pub fn confirmed_photos(&self, person: PersonId) -> Result<Vec<PhotoId>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT photo_id FROM faces WHERE person_id = ?1 AND link = 'confirmed' ORDER BY photo_id",
+        )?;
+        let rows = stmt.query_map([person.0], |r| Ok(PhotoId(r.get(0)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every photo id with its path, by path.
+    pub fn photo_paths(&self) -> Result<Vec<(PhotoId, String)>> {
+        let mut stmt = self.conn.prepare("SELECT id, path FROM photos ORDER BY path")?;
+        let rows = stmt.query_map([], |r| Ok((PhotoId(r.get(0)?), r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn record_usage(&mut self, uses: &[(PhotoId, String)], purpose: &str, project: Option<&str>, on: NaiveDate, destination: &str, actor: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let now = now_iso();
+        for (photo, hash) in uses {
+            tx.execute(
+                "INSERT INTO usage_log (photo_id, content_sha256, purpose, project, used_on, destination, actor, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![photo.0, hash, purpose, project, on.to_string(), destination, actor, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Uses, optionally of one person's photos (any face linked to them) or of one photo.
+    pub fn usage(&self, person: Option<PersonId>, photo: Option<PhotoId>) -> Result<Vec<Usage>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT u.id, u.photo_id, p.path, u.content_sha256, u.purpose, u.project, u.used_on, u.destination, u.actor, u.recorded_at
+             FROM usage_log u LEFT JOIN photos p ON p.id = u.photo_id
+             WHERE (?1 IS NULL OR u.photo_id IN (SELECT photo_id FROM faces WHERE person_id = ?1))
+               AND (?2 IS NULL OR u.photo_id = ?2)
+             ORDER BY u.id",
+        )?;
+        let rows = stmt.query_map(params![person.map(|p| p.0), photo.map(|p| p.0)], |r| {
+            Ok(Usage {
+                id: r.get(0)?,
+                photo_id: r.get::<_, Option<i64>>(1)?.map(PhotoId),
+                path: r.get(2)?,
+                content_sha256: r.get(3)?,
+                purpose: r.get(4)?,
+                project: r.get(5)?,
+                used_on: date(r.get(6)?)?,
+                destination: r.get(7)?,
+                actor: r.get(8)?,
+                recorded_at: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+fn gate_photo_row(r: &rusqlite::Row) -> rusqlite::Result<GatePhoto> {
+    Ok(GatePhoto {
+        id: PhotoId(r.get(0)?),
+        path: r.get(1)?,
+        size: r.get::<_, i64>(2)? as u64,
+        mtime_ns: r.get(3)?,
+        content_hash: r.get(4)?,
+        error: r.get(5)?,
+        blocked: r.get(6)?,
+    })
+}
