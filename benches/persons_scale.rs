@@ -1,0 +1,897 @@
+//! Scale of the person layer on synthetic clustered embeddings (128-d, the embedder's dimension):
+//! build the HNSW index, cluster every face, add 1,000 faces to the library, list the photos of a
+//! person with 1,000 confirmed faces, and the peak memory and on-disk size. Everything goes
+//! through the library's real code paths (`Store::write_batch`, `FaceIndex::open`,
+//! `cluster::run`, `query::person_photos`) on a temporary library; no model is run.
+//!
+//!     cargo bench --bench persons_scale                  # 100,000 faces
+//!     cargo bench --bench persons_scale -- 10000         # a quick check
+//!     FACEGATE_BENCH_SIZES=10000,30000,100000 cargo bench --bench persons_scale
+//!                                                        # growth: each size in its own process
+//!
+//! Environment: `FACEGATE_BENCH_BREAKDOWN=0` skips the per-part timings (they repeat work: the
+//! neighbour searches of the full clustering run are done once more, in parallel, and its links
+//! are written a second time); `FACEGATE_BENCH_KEEP=DIR` builds the library in DIR and keeps it.
+//!
+//! The synthetic world (deterministic, fixed seed): N/10 identities; identity 0 (the "subject")
+//! has exactly 1,000 faces, from 20,000 faces on two more have 1,500 and 1,200; of the rest 30%
+//! have one face and the others a heavy-tailed number (capped at 300). An identity is a unit
+//! centre sharing 60% of a common direction (so different people sit near cosine 0.6, as real
+//! embeddings crowd into a cone rather than spreading over the sphere); a face is its centre plus
+//! isotropic Gaussian noise, renormalised, which puts same-identity cosines at about 0.93–0.99.
+//! Photos hold 1–4 faces and never two faces of one identity. The realised similarity
+//! distributions are printed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use facegate::ann::{dot, FaceIndex};
+use facegate::cluster::{self, Mode, Params, Scope};
+use facegate::library::{Access, Library};
+use facegate::photo::PhotoInfo;
+use facegate::query::{self, Method};
+use facegate::store::{FaceId, FaceState, Link, PersonId, PhotoRecord};
+use facegate::vision::{Detection, Manifest, Rect};
+
+const SEED: u64 = 0x5EED_FACE_0001;
+/// Share of the common direction in every identity centre: the mean cosine between identities.
+const SHARED: f64 = 0.6;
+/// A face's squared noise norm is uniform in [0, NOISE_S2_MAX]: self-similarity 1/sqrt(1+s²).
+const NOISE_S2_MAX: f64 = 0.075;
+const SUBJECT_FACES: usize = 1000;
+const NEW_FACES: usize = 1000;
+const BATCH_PHOTOS: usize = 1000;
+/// Runs of each `person photos` timing (fewer when the runs add up to more than RUN_BUDGET).
+const PHOTO_RUNS: usize = 5;
+const RUN_BUDGET: Duration = Duration::from_secs(40);
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic randomness (splitmix64; no extra crates).
+
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1].
+    fn unit(&mut self) -> f64 {
+        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    fn gauss(&mut self) -> f64 {
+        let (u, v) = (self.unit(), self.unit());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+fn normalise(v: &mut [f64]) {
+    let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    v.iter_mut().for_each(|x| *x /= n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The synthetic world.
+
+struct World {
+    dim: usize,
+    common: Vec<f64>,
+    centres: Vec<Vec<f64>>,
+    /// Identity of each synthetic face, in insertion order (face k gets the k-th face id).
+    ident: Vec<u32>,
+    /// Photos as (first face, number of faces), in insertion order.
+    photos: Vec<(usize, usize)>,
+}
+
+impl World {
+    fn new(n: usize, dim: usize) -> World {
+        let mut rng = Rng::new(SEED);
+        let mut common: Vec<f64> = (0..dim).map(|_| rng.gauss()).collect();
+        normalise(&mut common);
+        let mut world = World { dim, common, centres: Vec::new(), ident: Vec::new(), photos: Vec::new() };
+        let sizes = identity_sizes(n, &mut rng);
+        for _ in 0..sizes.len() {
+            world.add_identity(&mut rng);
+        }
+        let mut faces: Vec<u32> = sizes.iter().enumerate().flat_map(|(i, &s)| std::iter::repeat_n(i as u32, s)).collect();
+        rng.shuffle(&mut faces);
+        let photos = pack_photos(&mut faces, 0, &mut rng);
+        world.ident = faces;
+        world.photos = photos;
+        world
+    }
+
+    fn add_identity(&mut self, rng: &mut Rng) -> u32 {
+        let mut r: Vec<f64> = (0..self.dim).map(|_| rng.gauss()).collect();
+        let along: f64 = r.iter().zip(&self.common).map(|(a, b)| a * b).sum();
+        r.iter_mut().zip(&self.common).for_each(|(x, c)| *x -= along * c);
+        normalise(&mut r);
+        let centre = r.iter().zip(&self.common).map(|(x, c)| SHARED.sqrt() * c + (1.0 - SHARED).sqrt() * x).collect();
+        self.centres.push(centre);
+        (self.centres.len() - 1) as u32
+    }
+
+    /// Adds `count` faces in new photos: 80% of known identities (never the subject), 20% of
+    /// new ones with about two faces each. Returns the range of the new faces.
+    fn add_faces(&mut self, count: usize) -> std::ops::Range<usize> {
+        let mut rng = Rng::new(SEED ^ 0xADD);
+        let start = self.ident.len();
+        let mut faces = Vec::with_capacity(count);
+        while faces.len() < count * 4 / 5 {
+            let id = self.ident[rng.below(start)];
+            if id != 0 {
+                faces.push(id);
+            }
+        }
+        while faces.len() < count {
+            let id = self.add_identity(&mut rng);
+            let k = (1 + rng.below(3)).min(count - faces.len());
+            faces.extend(std::iter::repeat_n(id, k));
+        }
+        rng.shuffle(&mut faces);
+        let photos = pack_photos(&mut faces, start, &mut rng);
+        self.ident.extend(faces);
+        self.photos.extend(photos);
+        start..self.ident.len()
+    }
+
+    fn face_vector(&self, k: usize) -> Vec<f32> {
+        let mut rng = Rng::new(SEED ^ (k as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let s = (rng.unit() * NOISE_S2_MAX).sqrt() / (self.dim as f64).sqrt();
+        let mut v: Vec<f64> = self.centres[self.ident[k] as usize].iter().map(|c| c + s * rng.gauss()).collect();
+        normalise(&mut v);
+        v.into_iter().map(|x| x as f32).collect()
+    }
+
+    fn record(&self, photo: usize) -> PhotoRecord {
+        let (first, len) = self.photos[photo];
+        let faces = (0..len)
+            .map(|j| {
+                let x = 100.0 + 950.0 * j as f32;
+                let rect = Rect { x0: x, y0: 600.0, x1: x + 400.0, y1: 1100.0 };
+                let keypoints = [
+                    [x + 120.0, 780.0], [x + 280.0, 780.0], [x + 200.0, 880.0],
+                    [x + 200.0, 980.0], [x + 20.0, 800.0], [x + 380.0, 800.0],
+                ];
+                (Detection { rect, score: 0.9, keypoints }, self.face_vector(first + j))
+            })
+            .collect();
+        PhotoRecord::Indexed {
+            path: format!("/synthetic/{:04}/{:08}.jpg", photo / 1000, photo),
+            size: 2_000_000 + (photo as u64 * 7919) % 3_000_000,
+            mtime_ns: 1_700_000_000_000_000_000 + photo as i64 * 1_000_000_000,
+            content_hash: format!("{:016x}{:016x}", SEED, photo),
+            info: PhotoInfo {
+                width: 4000,
+                height: 3000,
+                orientation: 1,
+                taken_at: Some(format!("2023-{:02}-{:02}T12:00:00", 1 + photo % 12, 1 + photo % 28)),
+                camera: Some("Synthetic Camera".into()),
+            },
+            faces,
+        }
+    }
+
+    fn faces_of(&self) -> HashMap<u32, Vec<usize>> {
+        let mut out: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (k, &i) in self.ident.iter().enumerate() {
+            out.entry(i).or_default().push(k);
+        }
+        out
+    }
+}
+
+/// Faces per identity; identity 0 is the subject.
+fn identity_sizes(n: usize, rng: &mut Rng) -> Vec<usize> {
+    let bigs: Vec<usize> = if n >= 20_000 { vec![SUBJECT_FACES, 1500, 1200] } else { vec![SUBJECT_FACES] };
+    let big_total: usize = bigs.iter().sum();
+    assert!(n >= big_total + 1000, "N must be at least {}", big_total + 1000);
+    let n_ids = (n / 10).max(bigs.len() + 50);
+    let rest_faces = n - big_total;
+    let rest_ids = n_ids - bigs.len();
+    let mean = rest_faces as f64 / rest_ids as f64;
+    // 30% singletons; the others 2 + c·E^1.5 (E exponential, mean of E^1.5 = Γ(2.5) ≈ 1.33).
+    let c = (((mean - 0.3) / 0.7 - 2.0) / 1.329).max(0.1);
+    let mut rest: Vec<usize> = (0..rest_ids)
+        .map(|_| if rng.unit() < 0.3 { 1 } else { (2.0 + c * (-rng.unit().ln()).powf(1.5)).round().min(300.0) as usize })
+        .collect();
+    let mut sum: usize = rest.iter().sum();
+    while sum < rest_faces {
+        let i = rng.below(rest.len());
+        if rest[i] >= 2 && rest[i] < 300 {
+            rest[i] += 1;
+            sum += 1;
+        }
+    }
+    while sum > rest_faces {
+        let i = rng.below(rest.len());
+        if rest[i] > 2 {
+            rest[i] -= 1;
+            sum -= 1;
+        }
+    }
+    bigs.into_iter().chain(rest).collect()
+}
+
+/// Packs faces (identities, shuffled) into photos of 1–4 faces with no identity twice in a
+/// photo, reordering `faces` so that each photo is a contiguous run. `offset` is the index of
+/// `faces[0]` among all faces.
+fn pack_photos(faces: &mut [u32], offset: usize, rng: &mut Rng) -> Vec<(usize, usize)> {
+    let mut photos = Vec::new();
+    let mut i = 0;
+    while i < faces.len() {
+        let want = match rng.below(20) {
+            0..=9 => 1,
+            10..=14 => 2,
+            15..=17 => 3,
+            _ => 4,
+        };
+        let start = i;
+        while i - start < want && i < faces.len() {
+            let taken = &faces[start..i];
+            let Some(j) = (i..(i + 32).min(faces.len())).find(|&j| !taken.contains(&faces[j])) else { break };
+            faces.swap(i, j);
+            i += 1;
+        }
+        photos.push((offset + start, i - start));
+    }
+    photos
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring.
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let t = Instant::now();
+    let out = f();
+    (out, t.elapsed())
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn proc_status(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn mib_kb(kb: u64) -> String {
+    format!("{:.0} MiB", kb as f64 / 1024.0)
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(p) else { return 0 };
+    if meta.is_dir() {
+        std::fs::read_dir(p).map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum()).unwrap_or(0)
+    } else {
+        meta.len()
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn quantiles(mut v: Vec<f32>) -> String {
+    v.sort_by(f32::total_cmp);
+    let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+    format!(
+        "min {:.3}  p1 {:.3}  p5 {:.3}  median {:.3}  p95 {:.3}  p99 {:.3}  max {:.3}",
+        q(0.0), q(0.01), q(0.05), q(0.5), q(0.95), q(0.99), q(1.0)
+    )
+}
+
+/// Prints table rows and collects the numbers the multi-size summary needs.
+struct Report {
+    row: Vec<(String, String)>,
+}
+
+impl Report {
+    fn section(&self, title: &str) {
+        println!("\n  {title}");
+    }
+
+    fn line(&self, what: &str, value: String, note: &str) {
+        println!("    {what:<46} {value:>14}  {note}");
+    }
+
+    /// A line that also goes into the summary row (numbers in seconds or MiB).
+    fn key(&mut self, key: &str, what: &str, value: String, number: f64, note: &str) {
+        self.line(what, value, note);
+        self.row.push((key.into(), format!("{number:.4}")));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clustering quality against the synthetic identities.
+
+struct Quality {
+    precision: f64,
+    recall: f64,
+    persons: usize,
+    linked: usize,
+    multi_face_identities: usize,
+    subject_split: Vec<usize>,
+}
+
+/// Pairwise precision and recall over every face (not a sample: the contingency table is cheap).
+fn quality(states: &[FaceState], ident_of: &HashMap<FaceId, u32>) -> Quality {
+    let c2 = |n: u64| (n * n.saturating_sub(1) / 2) as f64;
+    let mut cell: HashMap<(PersonId, u32), u64> = HashMap::new();
+    let mut person_size: HashMap<PersonId, u64> = HashMap::new();
+    let mut ident_size: HashMap<u32, u64> = HashMap::new();
+    let mut linked = 0;
+    for s in states {
+        let Some(&i) = ident_of.get(&s.face) else { continue };
+        *ident_size.entry(i).or_default() += 1;
+        if let Some(p) = s.person {
+            linked += 1;
+            *cell.entry((p, i)).or_default() += 1;
+            *person_size.entry(p).or_default() += 1;
+        }
+    }
+    let tp: f64 = cell.values().map(|&n| c2(n)).sum();
+    let predicted: f64 = person_size.values().map(|&n| c2(n)).sum();
+    let actual: f64 = ident_size.values().map(|&n| c2(n)).sum();
+    let mut subject_split: Vec<usize> = cell.iter().filter(|((_, i), _)| *i == 0).map(|(_, &n)| n as usize).collect();
+    subject_split.sort_unstable_by(|a, b| b.cmp(a));
+    Quality {
+        precision: if predicted > 0.0 { tp / predicted } else { 1.0 },
+        recall: if actual > 0.0 { tp / actual } else { 1.0 },
+        persons: person_size.len(),
+        linked,
+        multi_face_identities: ident_size.values().filter(|&&n| n >= 2).count(),
+        subject_split,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let sizes: Vec<usize> = match (args.first(), std::env::var("FACEGATE_BENCH_SIZES")) {
+        (Some(a), _) => vec![parse_n(a)],
+        (None, Ok(list)) => list.split(',').filter(|s| !s.trim().is_empty()).map(|s| parse_n(s.trim())).collect(),
+        (None, Err(_)) => vec![100_000],
+    };
+    if let [n] = sizes[..] {
+        run(n);
+    } else {
+        growth(&sizes);
+    }
+}
+
+fn parse_n(s: &str) -> usize {
+    let s = s.to_ascii_lowercase().replace('_', "");
+    let (num, mult) = match s.strip_suffix('k') {
+        Some(x) => (x.to_string(), 1000),
+        None => (s.clone(), 1),
+    };
+    num.parse::<usize>().map(|n| n * mult).unwrap_or_else(|_| panic!("not a face count: {s}"))
+}
+
+/// Runs each size in a child process (so each has its own peak memory) and prints how the
+/// costs grow.
+fn growth(sizes: &[usize]) {
+    let exe = std::env::current_exe().expect("own executable");
+    let mut rows: Vec<(usize, BTreeMap<String, f64>)> = Vec::new();
+    for &n in sizes {
+        let mut child = Command::new(&exe)
+            .arg(n.to_string())
+            .env_remove("FACEGATE_BENCH_SIZES")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the bench for one size");
+        let mut row = BTreeMap::new();
+        for line in BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("@row ") {
+                for kv in rest.split_whitespace() {
+                    if let Some((k, v)) = kv.split_once('=') {
+                        row.insert(k.to_string(), v.parse().unwrap_or(f64::NAN));
+                    }
+                }
+            } else {
+                println!("{line}");
+            }
+        }
+        assert!(child.wait().expect("bench child").success(), "the bench for {n} faces failed");
+        rows.push((n, row));
+    }
+    let keys: &[(&str, &str)] = &[
+        ("write_s", "write library (s)"),
+        ("index_build_s", "build HNSW index (s)"),
+        ("cluster_full_s", "cluster all, Full (s)"),
+        ("cluster_neigh_seq_est_s", "  of which neighbour search, est. (s)"),
+        ("cluster_apply_s", "  of which apply_links (s)"),
+        ("precision", "pairwise precision"),
+        ("recall", "pairwise recall"),
+        ("add_write_s", "add 1000: write_batch (s)"),
+        ("add_index_s", "add 1000: FaceIndex::open (s)"),
+        ("add_cluster_s", "add 1000: cluster Incremental (s)"),
+        ("add_total_s", "add 1000: index + cluster (s)"),
+        ("index_load_s", "FaceIndex::open, up to date (s)"),
+        ("pp_index_s", "person photos, Index, median (s)"),
+        ("pp_exact_s", "person photos, Exact, median (s)"),
+        ("hwm_mib", "peak memory VmHWM (MiB)"),
+        ("db_mib", "database on disk (MiB)"),
+        ("index_mib", "index on disk (MiB)"),
+    ];
+    println!("\n=== persons_scale: growth with library size ===");
+    print!("  {:<40}", "faces");
+    for (n, _) in &rows {
+        print!("{n:>12}");
+    }
+    println!("{:>12}", "exponent");
+    for (key, label) in keys {
+        print!("  {label:<40}");
+        for (_, row) in &rows {
+            match row.get(*key) {
+                Some(v) => print!("{v:>12.3}"),
+                None => print!("{:>12}", "-"),
+            }
+        }
+        // Growth exponent b in cost ∝ N^b between the smallest and largest size.
+        let (first, last) = (&rows[0], &rows[rows.len() - 1]);
+        match (first.1.get(*key), last.1.get(*key)) {
+            (Some(&a), Some(&b)) if a > 0.0 && b > 0.0 && !key.starts_with("precision") && !key.starts_with("recall") => {
+                println!("{:>12.2}", (b / a).ln() / (last.0 as f64 / first.0 as f64).ln())
+            }
+            _ => println!(),
+        }
+    }
+    println!("  (exponent: b in cost ∝ N^b between the smallest and the largest size; 1 = linear)");
+}
+
+fn run(n: usize) {
+    let manifest = Manifest::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models")).expect("models/models.toml");
+    let model = manifest.embedder.model.id.clone();
+    let dim = manifest.embedder.dim;
+    let pipeline = manifest.pipeline_id();
+    let params = Params::default();
+    let breakdown = std::env::var("FACEGATE_BENCH_BREAKDOWN").map(|v| v != "0").unwrap_or(true);
+    let temp;
+    let dir: PathBuf = match std::env::var_os("FACEGATE_BENCH_KEEP") {
+        Some(d) => {
+            let d = PathBuf::from(d);
+            assert!(!d.join("library.db").exists(), "{} already holds a library", d.display());
+            d
+        }
+        None => {
+            temp = tempfile::tempdir().expect("temporary folder");
+            temp.path().join("library")
+        }
+    };
+    let mut rep = Report { row: vec![("n".into(), n.to_string())] };
+    println!("\n=== persons_scale: {n} faces, model {model} ({dim}-d), {} rayon threads ===", rayon::current_num_threads());
+    println!("  library: {}", dir.display());
+
+    // -- The synthetic world.
+    let (mut world, t_gen) = timed(|| World::new(n, dim));
+    let faces_of = world.faces_of();
+    let mut sizes: Vec<usize> = faces_of.values().map(Vec::len).collect();
+    sizes.sort_unstable();
+    rep.section("synthetic data");
+    rep.line("identities", world.centres.len().to_string(), &format!(
+        "{} with one face, median {} faces, largest {:?}",
+        sizes.iter().filter(|&&s| s == 1).count(),
+        sizes[sizes.len() / 2],
+        &sizes[sizes.len().saturating_sub(4)..]
+    ));
+    let per_photo = world.photos.iter().fold([0usize; 4], |mut a, &(_, l)| {
+        a[l - 1] += 1;
+        a
+    });
+    rep.line("photos", world.photos.len().to_string(), &format!("with 1/2/3/4 faces: {per_photo:?}"));
+    {
+        let mut rng = Rng::new(SEED ^ 0xD15);
+        let multi: Vec<&Vec<usize>> = faces_of.values().filter(|f| f.len() >= 2).collect();
+        let same: Vec<f32> = (0..20_000)
+            .map(|_| {
+                let f = multi[rng.below(multi.len())];
+                let a = f[rng.below(f.len())];
+                let b = loop {
+                    let b = f[rng.below(f.len())];
+                    if b != a {
+                        break b;
+                    }
+                };
+                dot(&world.face_vector(a), &world.face_vector(b))
+            })
+            .collect();
+        let above_pair = same.iter().filter(|&&s| s >= params.pair).count() as f64 / same.len() as f64;
+        let diff: Vec<f32> = (0..20_000)
+            .filter_map(|_| {
+                let (a, b) = (rng.below(n), rng.below(n));
+                (world.ident[a] != world.ident[b]).then(|| dot(&world.face_vector(a), &world.face_vector(b)))
+            })
+            .collect();
+        rep.line("same identity cosine (20k pairs)", String::new(), &quantiles(same));
+        rep.line("", String::new(), &format!("{:.1}% of them ≥ pair threshold {}", 100.0 * above_pair, params.pair));
+        rep.line("different identities cosine (20k pairs)", String::new(), &quantiles(diff));
+        // Nearest other identity of a few faces: the worst case a face meets in the index.
+        let probe: Vec<usize> = (0..200).map(|_| rng.below(n)).collect();
+        let nearest_other: Vec<f32> = probe
+            .par_iter()
+            .map(|&a| {
+                let va = world.face_vector(a);
+                (0..n).filter(|&b| world.ident[b] != world.ident[a]).map(|b| dot(&va, &world.face_vector(b))).fold(-1.0, f32::max)
+            })
+            .collect();
+        rep.line("nearest other-identity face (200 faces)", String::new(), &quantiles(nearest_other));
+    }
+    rep.line("generate", secs(t_gen), "");
+
+    // -- Write the library in batches, as `facegate index` does.
+    let mut library = Library::open(&dir, Access::Write).expect("open library");
+    let t = Instant::now();
+    let mut written = 0;
+    for chunk in (0..world.photos.len()).collect::<Vec<_>>().chunks(BATCH_PHOTOS) {
+        let records: Vec<PhotoRecord> = chunk.iter().map(|&p| world.record(p)).collect();
+        written += library.store.write_batch(&records, &pipeline, &model).expect("write_batch");
+    }
+    let t_write = t.elapsed();
+    assert_eq!(written, n);
+    rep.section("library");
+    rep.key("write_s", "write_batch, all photos (1000 per batch)", secs(t_write), t_write.as_secs_f64(), "incl. making the records");
+
+    // Face ids follow insertion order: map them to identities, and check a few vectors.
+    let states = library.store.face_states().unwrap();
+    assert_eq!(states.len(), n);
+    let mut ident_of: HashMap<FaceId, u32> = states.iter().enumerate().map(|(k, s)| (s.face, world.ident[k])).collect();
+    let mut face_id_of: Vec<FaceId> = states.iter().map(|s| s.face).collect();
+    for k in [0, n / 2, n - 1] {
+        let stored = library.store.face_vectors(&[face_id_of[k]]).unwrap();
+        assert!(dot(&stored[0].1, &world.face_vector(k)) > 0.9999, "face ids do not follow insertion order");
+    }
+    drop(states);
+
+    // -- (1) Build the HNSW index.
+    rep.section("(1) HNSW index");
+    let ((index, sync), t_index) = timed(|| FaceIndex::open(&library.index_dir(), &library.store, &model, dim, true).unwrap());
+    rep.key("index_build_s", "FaceIndex::open, build + save", secs(t_index), t_index.as_secs_f64(), &format!("{sync:?}"));
+    rep.line("VmHWM so far", mib_kb(proc_status("VmHWM:")), "");
+    index_quality(&mut rep, &library, &index, &model, &faces_of[&0].iter().map(|&k| face_id_of[k]).collect::<Vec<_>>(), params.neighbours);
+
+    // -- (2) Cluster everything.
+    rep.section("(2) cluster::run Full");
+    let mut parts: Option<(cluster::Plan, Duration, Duration, Duration, Duration, Duration, Duration)> = None;
+    if breakdown {
+        // The same steps as cluster::run, read-only, timed one by one.
+        let (faces, t_states) = timed(|| library.store.face_states().unwrap());
+        let (rejections, t_rej) = timed(|| library.store.rejections().unwrap());
+        let wanted: Vec<FaceId> = faces.iter().filter(|f| f.person.is_none() || f.link == Some(Link::Suggested)).map(|f| f.face).collect();
+        let (vectors, t_vec) = timed(|| library.store.face_vectors(&wanted).unwrap());
+        let sample = vectors.len().min(3000);
+        let (_, t_seq) = timed(|| {
+            for (_, v) in &vectors[..sample] {
+                std::hint::black_box(index.nearest(v, params.neighbours));
+            }
+        });
+        let per_query = t_seq / sample as u32;
+        let (near, t_par) = timed(|| {
+            vectors.par_iter().map(|(f, v)| (*f, index.nearest(v, params.neighbours))).collect::<HashMap<_, _>>()
+        });
+        let (plan, t_plan) = timed(|| {
+            cluster::plan(&faces, &rejections, |f| near.get(&f).cloned().unwrap_or_default(), &params, Scope::ALL)
+        });
+        drop((faces, vectors, near));
+        parts = Some((plan, t_states + t_rej, t_vec, per_query * wanted.len() as u32, t_par, t_plan, per_query));
+    }
+    let (outcome, t_cluster) = timed(|| cluster::run(&mut library, &index, Mode::Full, &params).unwrap());
+    rep.key("cluster_full_s", "cluster::run(Full), total", secs(t_cluster), t_cluster.as_secs_f64(), "target ≤ 60 s at 100k");
+    rep.line("outcome", String::new(), &format!("{outcome:?}"));
+    if let Some((plan, t_states, t_vec, t_seq_est, t_par, t_plan, per_query)) = parts.take() {
+        rep.line("  face_states + rejections", secs(t_states), "");
+        rep.line("  face_vectors (one query per face)", secs(t_vec), "");
+        rep.key("cluster_neigh_seq_est_s", "  neighbour search, sequential (est.)", secs(t_seq_est), t_seq_est.as_secs_f64(),
+            &format!("{:.0} µs/face × {} faces, k = {}", per_query.as_secs_f64() * 1e6, n, params.neighbours));
+        rep.key("cluster_neigh_par_s", "  neighbour search, rayon (all faces)", secs(t_par), t_par.as_secs_f64(), "not what run does: the proposed prefetch");
+        rep.line("  plan (given neighbours)", secs(t_plan), "");
+        // Write the same plan again, timed: clear the machine's links first.
+        let (_, t_clear) = timed(|| library.store.clear_machine_links().unwrap());
+        let (_, t_apply) = timed(|| library.store.apply_links(plan.new_persons, &plan.links).unwrap());
+        let (_, t_unassigned) = timed(|| library.store.unassigned_faces().unwrap());
+        assert_eq!(plan.links.len(), outcome.faces_linked + outcome.faces_confirmed_by_rule, "the replayed plan differs");
+        rep.key("cluster_apply_s", "  apply_links (replayed)", secs(t_apply), t_apply.as_secs_f64(),
+            &format!("{} links, {} new persons; clear_machine_links took {}", plan.links.len(), plan.new_persons, secs(t_clear)));
+        rep.line("  unassigned_faces (for the outcome)", secs(t_unassigned), "");
+        let rest = t_cluster.as_secs_f64()
+            - [t_states, t_vec, t_seq_est, t_plan, t_apply, t_unassigned].iter().map(Duration::as_secs_f64).sum::<f64>();
+        rep.line("  unaccounted (total − parts)", format!("{rest:.2} s"), "");
+    }
+    let states = library.store.face_states().unwrap();
+    let q = quality(&states, &ident_of);
+    rep.key("precision", "pairwise precision (all faces)", format!("{:.4}", q.precision), q.precision, "vs synthetic identities");
+    rep.key("recall", "pairwise recall (all faces)", format!("{:.4}", q.recall), q.recall, "");
+    rep.line("persons / identities with ≥2 faces", format!("{} / {}", q.persons, q.multi_face_identities), "");
+    rep.line("faces linked", format!("{} / {n}", q.linked), "");
+    rep.line("subject (1000 faces) split over persons", q.subject_split.len().to_string(),
+        &format!("largest parts {:?}", &q.subject_split[..q.subject_split.len().min(6)]));
+    rep.line("VmHWM so far", mib_kb(proc_status("VmHWM:")), "");
+
+    // -- (3) Add 1,000 faces in new photos.
+    rep.section("(3) add 1000 faces to the library");
+    drop(index);
+    let old_photos = world.photos.len();
+    let new_faces = world.add_faces(NEW_FACES);
+    let records: Vec<PhotoRecord> = (old_photos..world.photos.len()).map(|p| world.record(p)).collect();
+    let (_, t_add_write) = timed(|| library.store.write_batch(&records, &pipeline, &model).unwrap());
+    drop(records);
+    let states = {
+        let s = library.store.face_states().unwrap();
+        for (k, st) in s.iter().enumerate().skip(n) {
+            ident_of.insert(st.face, world.ident[k]);
+            face_id_of.push(st.face);
+        }
+        s
+    };
+    assert_eq!(states.len(), new_faces.end);
+    rep.key("add_write_s", "write_batch (one batch)", secs(t_add_write), t_add_write.as_secs_f64(), &format!("{} photos", world.photos.len() - old_photos));
+    let ((index, sync), t_add_index) = timed(|| FaceIndex::open(&library.index_dir(), &library.store, &model, dim, true).unwrap());
+    rep.key("add_index_s", "FaceIndex::open (load + insert + save)", secs(t_add_index), t_add_index.as_secs_f64(), &format!("{sync:?}"));
+    let (outcome, t_add_cluster) = timed(|| cluster::run(&mut library, &index, Mode::Incremental, &params).unwrap());
+    rep.key("add_cluster_s", "cluster::run(Incremental)", secs(t_add_cluster), t_add_cluster.as_secs_f64(), &format!("{outcome:?}"));
+    let t_add = t_add_index + t_add_cluster;
+    rep.key("add_total_s", "index update + clustering", secs(t_add), t_add.as_secs_f64(), "target ≤ 5 s at 100k");
+    {
+        // Were the new faces put with the person holding most of their identity's old faces?
+        let mut holder: HashMap<u32, HashMap<PersonId, usize>> = HashMap::new();
+        for s in &states[..n] {
+            if let Some(p) = s.person {
+                *holder.entry(ident_of[&s.face]).or_default().entry(p).or_default() += 1;
+            }
+        }
+        let majority = |i: u32| holder.get(&i).and_then(|m| m.iter().max_by_key(|(p, c)| (**c, std::cmp::Reverse(**p))).map(|(p, _)| *p));
+        let after = library.store.face_states().unwrap();
+        let (mut joinable, mut joined_right, mut linked) = (0, 0, 0);
+        for s in &after[n..] {
+            let i = ident_of[&s.face];
+            let m = majority(i);
+            joinable += m.is_some() as usize;
+            linked += s.person.is_some() as usize;
+            joined_right += (m.is_some() && s.person == m) as usize;
+        }
+        rep.line("new faces linked", format!("{linked} / {NEW_FACES}"), &format!(
+            "{joined_right} of the {joinable} whose identity already had a person joined that person"
+        ));
+        let q = quality(&after, &ident_of);
+        rep.line("pairwise precision / recall after", format!("{:.4} / {:.4}", q.precision, q.recall), "");
+    }
+    if breakdown {
+        let (_, t_states) = timed(|| library.store.face_states().unwrap());
+        let (_, t_unassigned) = timed(|| library.store.unassigned_faces().unwrap());
+        rep.line("  of which face_states (all faces)", secs(t_states), "read again, for the breakdown");
+        rep.line("  of which unassigned_faces (all unlinked)", secs(t_unassigned), "");
+    }
+    drop(index);
+    let ((index, sync), t_load) = timed(|| FaceIndex::open(&library.index_dir(), &library.store, &model, dim, true).unwrap());
+    rep.key("index_load_s", "FaceIndex::open when up to date (load only)", secs(t_load), t_load.as_secs_f64(), &format!("{sync:?}, {} points", index.len()));
+    let hwm_before_pp = proc_status("VmHWM:");
+    rep.line("VmHWM so far", mib_kb(hwm_before_pp), "");
+
+    // -- (4) `person photos` for the person holding the subject's 1,000 faces.
+    rep.section("(4) person photos: 1000 confirmed faces");
+    let subject_faces: Vec<FaceId> = faces_of[&0].iter().map(|&k| face_id_of[k]).collect();
+    assert_eq!(subject_faces.len(), SUBJECT_FACES);
+    let states = library.store.face_states().unwrap();
+    let mut count: HashMap<PersonId, usize> = HashMap::new();
+    let subject_set: HashSet<FaceId> = subject_faces.iter().copied().collect();
+    for s in states.iter().filter(|s| subject_set.contains(&s.face)) {
+        if let Some(p) = s.person {
+            *count.entry(p).or_default() += 1;
+        }
+    }
+    let person = match count.into_iter().max_by_key(|(p, c)| (*c, std::cmp::Reverse(*p))) {
+        Some((p, _)) => p,
+        None => library.store.add_person(None, None, false).unwrap(),
+    };
+    let (_, t_move) = timed(|| library.store.move_faces(&subject_faces, person).unwrap());
+    rep.line("store.move_faces (confirm 1000 faces)", secs(t_move), &format!("person {}", person.0));
+    let threshold = manifest.embedder.match_threshold;
+    for (method, key) in [(Method::Index, "pp_index_s"), (Method::Exact, "pp_exact_s")] {
+        let mut times = Vec::new();
+        let mut last = None;
+        let started = Instant::now();
+        while times.len() < PHOTO_RUNS && (times.len() < 1 || started.elapsed() < RUN_BUDGET) {
+            let (out, t) = timed(|| query::person_photos(&library, &manifest, person, threshold, method).unwrap());
+            times.push(t);
+            last = Some(out);
+        }
+        let out = last.unwrap();
+        let wrong = out.suggestions.iter().filter(|p| ident_of.get(&p.face_id) != Some(&0)).count();
+        let runs = times.len();
+        let (lo, hi) = (*times.iter().min().unwrap(), *times.iter().max().unwrap());
+        let m = median(times);
+        rep.key(key, &format!("person_photos, Method::{method:?} (median)"), ms(m), m.as_secs_f64(), &format!(
+            "{runs} runs, {}–{}; {} confirmed photos, {} suggestions ({} not the subject); target ≤ 100 ms",
+            ms(lo), ms(hi), out.confirmed.len(), out.suggestions.len(), wrong
+        ));
+    }
+    rep.line("VmHWM after person photos", mib_kb(proc_status("VmHWM:")), &format!("(was {} before)", mib_kb(hwm_before_pp)));
+    if breakdown {
+        // The parts of person_photos, timed one by one with the same store calls.
+        let (linked, t_pf) = timed(|| library.store.person_faces(person).unwrap());
+        let ids: Vec<FaceId> = linked.iter().map(|f| f.face_id).collect();
+        let (queries, t_fv) = timed(|| library.store.face_vectors(&ids).unwrap());
+        let ((_, _), t_open) = timed(|| FaceIndex::open(&library.index_dir(), &library.store, &model, dim, true).unwrap());
+        let mut hits_total = 0;
+        let mut candidates: HashSet<FaceId> = HashSet::new();
+        let (_, t_within) = timed(|| {
+            for (_, q) in &queries {
+                let hits = index.within(q, threshold);
+                hits_total += hits.len();
+                candidates.extend(hits.iter().map(|h| h.0));
+            }
+        });
+        let (_, t_states) = timed(|| library.store.face_states().unwrap());
+        let (_, t_rej) = timed(|| library.store.rejections().unwrap());
+        let cand: Vec<FaceId> = candidates.iter().copied().collect();
+        let (_, t_rows) = timed(|| library.store.faces(&cand).unwrap());
+        rep.line("  person + person_faces", ms(t_pf), "");
+        rep.line("  face_vectors (1000 queries)", ms(t_fv), "");
+        rep.line("  Index: FaceIndex::open (load from disk)", ms(t_open), "every call loads the whole index");
+        rep.line("  Index: within() × 1000 queries", ms(t_within), &format!(
+            "{:.0} ms/query, {:.0} hits/query (k widens 64→256→1024, ef = 2k)",
+            t_within.as_secs_f64() * 1e3 / queries.len() as f64, hits_total as f64 / queries.len() as f64
+        ));
+        rep.line("  face_states (all faces) + rejections", ms(t_states + t_rej), "");
+        rep.line("  store.faces(candidates)", ms(t_rows), &format!("{} faces", cand.len()));
+        let (pool, t_pool) = timed(|| library.store.embeddings_after(&model, FaceId(0)).unwrap());
+        let (exact_hits, t_dots) = timed(|| {
+            let mut found: HashSet<FaceId> = HashSet::new();
+            for (qid, q) in &queries {
+                found.extend(pool.iter().filter(|(id, v)| id != qid && dot(q, v) >= threshold).map(|(id, _)| *id));
+            }
+            found
+        });
+        rep.line("  Exact: embeddings_after (all vectors)", ms(t_pool), &format!("{} vectors", pool.len()));
+        rep.line("  Exact: 1000 × all dot products", ms(t_dots), &format!("{} faces match", exact_hits.len()));
+        // Prototype of a faster exact search (not in src/): the pool as one contiguous matrix,
+        // the query faces grouped round 16 farthest-first representatives; a pool vector v can only
+        // match a query q of group g when dot(rep_g, v) + radius_g ≥ threshold (unit v, triangle
+        // inequality), so only those groups are checked face by face.
+        let flat: Vec<f32> = pool.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+        let (proto_hits, t_proto) = timed(|| grouped_exact(&queries, &pool, &flat, dim, threshold, 16));
+        rep.line("  prototype: grouped exact search", ms(t_proto), &format!(
+            "{} faces match ({}), pool already in memory",
+            proto_hits.len(), if proto_hits == exact_hits { "same as exact" } else { "DIFFERS from exact" }
+        ));
+        let reps = farthest_first(&queries, 16);
+        let (_, t_rep) = timed(|| {
+            for &r in &reps {
+                std::hint::black_box(index.within(&queries[r].1, threshold));
+            }
+        });
+        rep.line("  prototype: within() × 16 representatives", ms(t_rep), "HNSW, approximate");
+    }
+    drop(index);
+
+    // -- (5) Memory and disk.
+    rep.section("(5) memory and disk");
+    let hwm = proc_status("VmHWM:");
+    rep.key("hwm_mib", "peak memory (VmHWM, whole bench process)", mib_kb(hwm), hwm as f64 / 1024.0, "includes the bench's own data");
+    rep.line("resident now (VmRSS)", mib_kb(proc_status("VmRSS:")), "");
+    let db: u64 = ["library.db", "library.db-wal", "library.db-shm"].iter().map(|f| dir_size(&dir.join(f))).sum();
+    let idx = dir_size(&library.index_dir());
+    rep.key("db_mib", "database (library.db + -wal + -shm)", mib(db), db as f64 / 1048576.0, &format!("{} faces", new_faces.end));
+    rep.key("index_mib", "index folder (graph + data)", mib(idx), idx as f64 / 1048576.0, "");
+    let row: Vec<String> = rep.row.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("@row {}", row.join(" "));
+}
+
+/// Indexes of up to `k` query faces chosen farthest-first (the first is face 0).
+fn farthest_first(queries: &[(FaceId, Vec<f32>)], k: usize) -> Vec<usize> {
+    let mut chosen = vec![0];
+    let mut best: Vec<f32> = queries.iter().map(|(_, q)| dot(q, &queries[0].1)).collect();
+    while chosen.len() < k.min(queries.len()) {
+        let (next, _) = best.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).unwrap();
+        chosen.push(next);
+        for (b, (_, q)) in best.iter_mut().zip(queries) {
+            *b = b.max(dot(q, &queries[next].1));
+        }
+    }
+    chosen
+}
+
+fn grouped_exact(
+    queries: &[(FaceId, Vec<f32>)],
+    pool: &[(FaceId, Vec<f32>)],
+    flat: &[f32],
+    dim: usize,
+    threshold: f32,
+    k: usize,
+) -> HashSet<FaceId> {
+    let reps = farthest_first(queries, k);
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); reps.len()];
+    let mut radius = vec![0f32; reps.len()];
+    for (i, (_, q)) in queries.iter().enumerate() {
+        let (g, s) = reps.iter().enumerate().map(|(g, &r)| (g, dot(q, &queries[r].1))).max_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+        groups[g].push(i);
+        radius[g] = radius[g].max((2.0 - 2.0 * s).max(0.0).sqrt()); // |q − rep| for unit vectors
+    }
+    let mut found = HashSet::new();
+    for (j, v) in flat.chunks_exact(dim).enumerate() {
+        let id = pool[j].0;
+        let hit = reps.iter().enumerate().any(|(g, &r)| {
+            dot(&queries[r].1, v) + radius[g] >= threshold
+                && groups[g].iter().any(|&i| queries[i].0 != id && dot(&queries[i].1, v) >= threshold)
+        });
+        // A query face matching only itself is not a match (as in person_photos).
+        if hit {
+            found.insert(id);
+        }
+    }
+    found
+}
+
+/// How well the HNSW index finds what an exact search finds: recall@k against brute force on a
+/// sample of queries, and whether a face's own vector finds the face (a face that its own vector
+/// cannot reach is invisible to every search).
+fn index_quality(rep: &mut Report, library: &Library, index: &FaceIndex, model: &str, subject: &[FaceId], k: usize) {
+    let (pool, _) = timed(|| library.store.embeddings_after(model, FaceId(0)).unwrap());
+    let mut rng = Rng::new(SEED ^ 0x9A1);
+    let sample: Vec<usize> = (0..200).map(|_| rng.below(pool.len())).collect();
+    let (recalls, t_exact): (Vec<f64>, _) = timed(|| {
+        sample
+            .par_iter()
+            .map(|&i| {
+                let q = &pool[i].1;
+                let mut all: Vec<(f32, FaceId)> = pool.iter().map(|(id, v)| (dot(q, v), *id)).collect();
+                all.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
+                let truth: HashSet<FaceId> = all[..k].iter().map(|x| x.1).collect();
+                let got = index.nearest(q, k);
+                got.iter().filter(|(id, _)| truth.contains(id)).count() as f64 / k as f64
+            })
+            .collect()
+    });
+    let mean = recalls.iter().sum::<f64>() / recalls.len() as f64;
+    let worst = recalls.iter().copied().fold(1.0, f64::min);
+    rep.key("index_recall", &format!("recall@{k} vs exact (200 queries)"), format!("{mean:.4}"), mean,
+        &format!("worst query {worst:.3}; brute force took {}", secs(t_exact)));
+    let vectors: HashMap<FaceId, &Vec<f32>> = pool.iter().map(|(id, v)| (*id, v)).collect();
+    let self_hit = |ids: &[FaceId]| -> usize {
+        ids.par_iter().filter(|id| index.nearest(vectors[id], k).iter().any(|(g, _)| g == *id)).count()
+    };
+    let random: Vec<FaceId> = (0..2000).map(|_| pool[rng.below(pool.len())].0).collect();
+    let r = self_hit(&random);
+    let s = self_hit(subject);
+    rep.line(&format!("own face in nearest(own vector, {k})"), format!("{r} / {}", random.len()), "random faces");
+    rep.key("index_self_subject", "  same, the subject's 1000 faces", format!("{s} / {}", subject.len()), s as f64 / subject.len() as f64,
+        "a dense identity: its faces crowd each other's neighbour lists");
+}
