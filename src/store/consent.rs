@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::{now_iso, FaceId, PersonId, PhotoId, Store};
+use super::{now_iso, now_precise, FaceId, PersonId, PhotoId, Store};
 use crate::consent::rules::{Grant, Revocation};
 use crate::error::{Error, Result};
 use crate::vision::Rect;
@@ -162,7 +162,7 @@ impl Store {
     /// Records a grant (one row per purpose) in one transaction; returns the new ids.
     pub fn grant(&mut self, g: &NewGrant, actor: &str) -> Result<Vec<i64>> {
         let tx = self.conn.transaction()?;
-        let now = now_iso();
+        let now = now_precise();
         let mut ids = Vec::new();
         for purpose in &g.purposes {
             tx.execute(
@@ -183,7 +183,7 @@ impl Store {
     /// Records a revocation of some purposes (`None`: all) from `effective` on.
     pub fn revoke(&mut self, person: PersonId, purposes: Option<&[i64]>, effective: NaiveDate, note: Option<&str>, actor: &str) -> Result<Vec<i64>> {
         let tx = self.conn.transaction()?;
-        let now = now_iso();
+        let now = now_precise();
         let mut ids = Vec::new();
         let targets: Vec<Option<i64>> = match purposes {
             Some(p) => p.iter().map(|&id| Some(id)).collect(),

@@ -311,6 +311,12 @@ pub fn now_iso() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// Current UTC time to the nanosecond, fixed width so that text order is time order: consent
+/// records and revocations made within one second must still be ordered.
+pub fn now_precise() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+}
+
 /// Vectors are stored as little-endian f32.
 pub fn vector_to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()

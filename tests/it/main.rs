@@ -3,6 +3,7 @@
 
 mod accuracy;
 mod common;
+mod consent;
 mod index;
 mod persons;
 mod search;

@@ -1,0 +1,299 @@
+//! The consent gate through the CLI: the five-person event from the issue, on a real group photo
+//! (a crop of five faces from the 1927 Solvay photograph in sample-images/), with persons linked by
+//! confirmed faces; gated export; expiry alerts; consent requests; bad input.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+const TODAY: &str = "2026-11-25";
+
+/// Crops a region of a sample photo, doubles it, and saves it as PNG.
+fn crop(sample: &str, (x, y, w, h): (u32, u32, u32, u32), out: &Path) {
+    let img = image::open(sample_images().join(sample)).unwrap().to_rgb8();
+    let part = image::imageops::crop_imm(&img, x, y, w, h).to_image();
+    image::imageops::resize(&part, w * 2, h * 2, image::imageops::FilterType::CatmullRom).save(out).unwrap();
+}
+
+struct Event {
+    lib: Lib,
+    photo: PathBuf,
+    /// Ada, Ben, Cy, Dee, Eve: person ids, left to right in the photo.
+    persons: Vec<i64>,
+}
+
+impl Event {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["--now", TODAY];
+        all.extend_from_slice(args);
+        self.lib.run(&all)
+    }
+
+    fn json(&self, args: &[&str], code: i32) -> Value {
+        let mut all = vec!["--now", TODAY];
+        all.extend_from_slice(args);
+        self.lib.json(&all, code)
+    }
+
+    /// `check` on the event photo: (exit code, reason per person for the blocking faces).
+    fn check(&self, purpose: &str, extra: &[&str]) -> (i32, Vec<(i64, String)>) {
+        let mut args = vec!["--now", TODAY, "--json", "check", self.photo.to_str().unwrap(), "--purpose", purpose];
+        args.extend_from_slice(extra);
+        let out = self.lib.run(&args);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+        let faces = report["photos"][0]["faces"].as_array().unwrap();
+        assert_eq!(faces.len(), 5);
+        let mut reasons: Vec<(i64, String)> = faces
+            .iter()
+            .map(|f| (f["person"].as_i64().unwrap(), f["refusal"]["reason"].as_str().unwrap_or("allowed").to_string()))
+            .collect();
+        reasons.sort();
+        (out.status.code().unwrap(), reasons)
+    }
+}
+
+/// A library holding the event photo, five persons confirmed on its faces, and their consents.
+fn event() -> Event {
+    let lib = Lib::new();
+    let photos = lib.tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let photo = photos.join("event.png");
+    crop("solvay_1927_group_b.jpg", (585, 385, 330, 145), &photo);
+    lib.index(&[&photos], 0);
+    let faces = lib.json(&["face", "list", "--unassigned"], 0);
+    let mut faces: Vec<(f64, i64)> =
+        faces.as_array().unwrap().iter().map(|f| (f["rect"]["x0"].as_f64().unwrap(), f["face_id"].as_i64().unwrap())).collect();
+    assert_eq!(faces.len(), 5, "the event photo shows five people: {faces:?}");
+    faces.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let ev = Event { lib, photo, persons: vec![] };
+    let mut persons = vec![];
+    for ((_, face), name) in faces.iter().zip(["Ada", "Ben", "Cy", "Dee", "Eve"]) {
+        let email = format!("{}@example.org", name.to_lowercase());
+        let p = ev.json(&["person", "add", "--name", name, "--email", &email], 0)["id"].as_i64().unwrap();
+        ev.json(&["face", "move", &face.to_string(), "--to", &p.to_string()], 0);
+        persons.push(p);
+    }
+    for purpose in ["intranet", "social-media", "print"] {
+        ev.json(&["purpose", "add", purpose], 0);
+    }
+    let id = |i: usize| persons[i].to_string();
+    // Ada: blanket consent for internal use. Ben and Cy: social media for 24 months.
+    ev.json(&["consent", "grant", &id(0), "--purpose", "intranet", "--no-expiry", "--source", "paper"], 0);
+    for who in [1, 2] {
+        ev.json(&["consent", "grant", &id(who), "--purpose", "social-media", "--from", "2025-06-01", "--until", "2027-05-31", "--source", "web"], 0);
+    }
+    // Dee: everything, then revoked everything last month. Eve: never asked.
+    ev.json(&["consent", "grant", &id(3), "--purpose", "intranet", "social-media", "print", "--from", "2025-01-01", "--no-expiry"], 0);
+    ev.json(&["consent", "revoke", &id(3), "--date", "2026-10-20"], 0);
+    Event { persons, ..ev }
+}
+
+#[test]
+fn the_five_person_event_is_decided_and_explained_per_face() {
+    let ev = event();
+    let p = &ev.persons;
+    let (code, reasons) = ev.check("intranet", &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        reasons,
+        vec![
+            (p[0], "allowed".into()),
+            (p[1], "no_consent".into()),
+            (p[2], "no_consent".into()),
+            (p[3], "revoked".into()),
+            (p[4], "no_consent".into())
+        ]
+    );
+    let (_, reasons) = ev.check("social-media", &[]);
+    assert_eq!(
+        reasons,
+        vec![
+            (p[0], "no_consent".into()),
+            (p[1], "allowed".into()),
+            (p[2], "allowed".into()),
+            (p[3], "revoked".into()),
+            (p[4], "no_consent".into())
+        ]
+    );
+    let (_, reasons) = ev.check("print", &[]);
+    assert_eq!(reasons.iter().filter(|r| r.1 == "allowed").count(), 0);
+    // Before Dee's revocation her consent held.
+    let (_, reasons) = ev.check("print", &["--on", "2026-10-19"]);
+    assert_eq!(reasons[3], (p[3], "allowed".into()));
+    // Across the expiry of Ben's and Cy's consent.
+    let (_, reasons) = ev.check("social-media", &["--on", "2027-05-31"]);
+    assert_eq!((reasons[1].1.as_str(), reasons[2].1.as_str()), ("allowed", "allowed"));
+    let (_, reasons) = ev.check("social-media", &["--on", "2027-06-01"]);
+    assert_eq!((reasons[1].1.as_str(), reasons[2].1.as_str()), ("expired", "expired"));
+    // The text output names each blocking face and why.
+    let out = ev.run(&["check", ev.photo.to_str().unwrap(), "--purpose", "intranet"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("BLOCKED") && text.contains("consent revoked as of 2026-10-20") && text.contains("no consent for the purpose"), "{text}");
+}
+
+#[test]
+fn when_everyone_consents_the_photo_is_allowed_and_a_revocation_blocks_it_at_once() {
+    let ev = event();
+    for (i, p) in ev.persons.iter().enumerate() {
+        if i != 0 && i != 3 {
+            ev.json(&["consent", "grant", &p.to_string(), "--purpose", "intranet", "--no-expiry"], 0);
+        }
+    }
+    // Dee consents again after her revocation: the new record counts.
+    ev.json(&["consent", "grant", &ev.persons[3].to_string(), "--purpose", "intranet", "--until", "2027-12-31"], 0);
+    let (code, reasons) = ev.check("intranet", &[]);
+    assert_eq!(code, 0, "{reasons:?}");
+    ev.json(&["consent", "revoke", &ev.persons[1].to_string(), "--purpose", "intranet"], 0);
+    let (code, reasons) = ev.check("intranet", &[]);
+    assert_eq!(code, 1);
+    assert_eq!(reasons[1].1, "revoked");
+    // Revoking one purpose left the others: Ben's social-media consent still holds.
+    assert_eq!(ev.check("social-media", &[]).1[1].1, "allowed");
+}
+
+#[test]
+fn unidentified_and_merely_suggested_faces_block() {
+    let ev = event();
+    let solo_dir = ev.lib.tmp.path().join("solo");
+    std::fs::create_dir_all(&solo_dir).unwrap();
+    // The leftmost person of the event (Ada) alone, cut from the same photograph.
+    let solo = solo_dir.join("ada.png");
+    crop("solvay_1927_group_b.jpg", (595, 395, 80, 90), &solo);
+    ev.lib.index(&[&solo_dir], 0);
+    let out = ev.lib.run(&["--now", TODAY, "--json", "check", solo.to_str().unwrap(), "--purpose", "intranet"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let face = &report["photos"][0]["faces"][0];
+    assert_eq!(out.status.code(), Some(1));
+    let reason = face["refusal"]["reason"].as_str().unwrap();
+    assert!(reason == "identity_only_suggested" || reason == "face_not_identified", "{face}");
+    // A human confirms: allowed under Ada's blanket consent.
+    let face_id = face["face_id"].as_i64().unwrap().to_string();
+    ev.json(&["face", "move", &face_id, "--to", &ev.persons[0].to_string()], 0);
+    let out = ev.lib.run(&["--now", TODAY, "check", solo.to_str().unwrap(), "--purpose", "intranet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    // A file changed since indexing is blocked until indexed again.
+    let mut bytes = std::fs::read(&solo).unwrap();
+    bytes.extend_from_slice(b"x");
+    std::fs::write(&solo, bytes).unwrap();
+    let out = ev.lib.run(&["--now", TODAY, "check", solo.to_str().unwrap(), "--purpose", "intranet"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("changed on disk"));
+    // A photo not in the library, or an unknown purpose, is an error (exit 2).
+    let other = ev.lib.tmp.path().join("not-indexed.jpg");
+    std::fs::copy(sample_images().join("grace_hopper.jpg"), &other).unwrap();
+    assert_eq!(ev.lib.run(&["check", other.to_str().unwrap(), "--purpose", "intranet"]).status.code(), Some(2));
+    assert_eq!(ev.lib.run(&["check", ev.photo.to_str().unwrap(), "--purpose", "billboard"]).status.code(), Some(2));
+}
+
+#[test]
+fn gated_export_copies_only_allowed_photos_and_explains_the_rest() {
+    let ev = event();
+    let solo_dir = ev.lib.tmp.path().join("photos");
+    let solo = solo_dir.join("ada.png");
+    crop("solvay_1927_group_b.jpg", (595, 395, 80, 90), &solo);
+    ev.lib.index(&[&solo_dir], 0);
+    ev.json(&["search", "--photo", solo.to_str().unwrap(), "--assign", &ev.persons[0].to_string()], 0);
+    let dest = ev.lib.tmp.path().join("out");
+    let report = ev.json(&["--actor", "press-office", "export", "--purpose", "intranet", "--to", dest.to_str().unwrap(), "--from", solo_dir.to_str().unwrap()], 0);
+    let exported: Vec<&str> = report["exported"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
+    assert_eq!(exported.len(), 1, "{report}");
+    assert!(exported[0].ends_with("ada.png"));
+    assert!(dest.join("ada.png").is_file());
+    assert!(!dest.join("event.png").exists());
+    let withheld = &report["withheld"][0];
+    assert!(withheld["path"].as_str().unwrap().ends_with("event.png"));
+    assert!(withheld["reasons"].as_array().unwrap().len() >= 4, "{withheld}");
+    let manifest: Value = serde_json::from_slice(&std::fs::read(dest.join("facegate-manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["withheld"].as_array().unwrap().len(), 1);
+    let csv = std::fs::read_to_string(dest.join("facegate-manifest.csv")).unwrap();
+    assert!(csv.lines().any(|l| l.starts_with("withheld,") && l.contains("event.png") && l.contains("revoked")), "{csv}");
+    assert!(csv.lines().any(|l| l.starts_with("exported,") && l.contains("ada.png")), "{csv}");
+    // The usage log says which photo was used for what, when, where and by whom.
+    let usage = ev.lib.json(&["usage", "--photo", solo.to_str().unwrap()], 0);
+    let u = &usage[0];
+    assert_eq!((u["purpose"].as_str(), u["used_on"].as_str(), u["actor"].as_str()), (Some("intranet"), Some(TODAY), Some("press-office")));
+    assert_eq!(u["destination"].as_str(), Some(dest.to_str().unwrap()));
+    let by_person = ev.lib.json(&["usage", "--person", &ev.persons[0].to_string()], 0);
+    assert_eq!(by_person.as_array().unwrap().len(), 1);
+    assert_eq!(ev.lib.json(&["usage", "--person", &ev.persons[4].to_string()], 0).as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn expiring_consents_are_listed_with_the_photos_they_will_block() {
+    let ev = event();
+    let none = ev.lib.run(&["--now", TODAY, "consent", "expiring", "--within", "30d"]);
+    assert_eq!(none.status.code(), Some(0));
+    let out = ev.lib.run(&["--now", "2027-05-10", "--json", "consent", "expiring", "--within", "30d"]);
+    assert_eq!(out.status.code(), Some(3), "a distinct exit code for cron");
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let people: Vec<i64> = listed.as_array().unwrap().iter().map(|e| e["consent"]["person"].as_i64().unwrap()).collect();
+    assert_eq!(people, vec![ev.persons[1], ev.persons[2]]);
+    assert!(listed[0]["photos"][0].as_str().unwrap().ends_with("event.png"));
+    // Renewed before the end: no longer listed.
+    ev.json(&["consent", "grant", &ev.persons[1].to_string(), "--purpose", "social-media", "--from", "2027-06-01", "--until", "2029-05-31"], 0);
+    let out = ev.lib.run(&["--now", "2027-05-10", "--json", "consent", "expiring", "--within", "30d"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn consent_requests_are_rfc5322_messages_to_the_person() {
+    let ev = event();
+    let eml = ev.lib.tmp.path().join("request.eml");
+    ev.json(&["consent", "request", &ev.persons[4].to_string(), "--purpose", "print", "social-media", "--out", eml.to_str().unwrap(), "--from", "privacy@example.org"], 0);
+    let text = std::fs::read_to_string(&eml).unwrap();
+    for header in ["From: ", "To: ", "Subject: ", "Date: ", "Message-ID: ", "MIME-Version: 1.0"] {
+        assert!(text.lines().any(|l| l.starts_with(header)), "{header} missing:\n{text}");
+    }
+    assert!(text.contains("eve@example.org") && text.contains("privacy@example.org") && text.contains("print"), "{text}");
+}
+
+#[test]
+fn bad_consent_input_is_refused_and_nothing_is_written() {
+    let ev = event();
+    let before = ev.lib.json(&["consent", "list"], 0)["consents"].as_array().unwrap().len();
+    let p = ev.persons[4].to_string();
+    let missing = ev.lib.tmp.path().join("no-such-form.pdf");
+    for (args, needle) in [
+        (vec!["consent", "grant", "9999", "--purpose", "print", "--no-expiry"], "no person 9999"),
+        (vec!["consent", "grant", &p, "--purpose", "billboard", "--no-expiry"], "unknown purpose"),
+        (vec!["consent", "grant", &p, "--purpose", "print", "--from", "2026-05-01", "--until", "2026-04-01"], "before"),
+        (vec!["consent", "grant", &p, "--purpose", "print", "--no-expiry", "--evidence", missing.to_str().unwrap()], "no-such-form.pdf"),
+        (vec!["consent", "grant", &p, "--purpose", "print", "--no-expiry", "--project", "nope"], "unknown project"),
+        (vec!["consent", "revoke", "9999"], "no person 9999"),
+    ] {
+        let out = ev.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+    // Missing --until/--no-expiry is a usage error.
+    assert_eq!(ev.run(&["consent", "grant", &p, "--purpose", "print"]).status.code(), Some(2));
+    assert_eq!(ev.lib.json(&["consent", "list"], 0)["consents"].as_array().unwrap().len(), before);
+    assert!(!ev.lib.dir().join("evidence").exists(), "no evidence stored");
+    // A good grant with evidence stores the file by hash.
+    let form = ev.lib.tmp.path().join("form.pdf");
+    std::fs::write(&form, b"%PDF-1.4 signed quitclaim").unwrap();
+    ev.json(&["consent", "grant", &p, "--purpose", "print", "--no-expiry", "--evidence", form.to_str().unwrap()], 0);
+    let listed = ev.lib.json(&["consent", "list", "--person", &p], 0);
+    let sha = listed["consents"][0]["evidence_sha256"].as_str().unwrap().to_string();
+    assert_eq!(std::fs::read(ev.lib.dir().join("evidence").join(&sha)).unwrap(), b"%PDF-1.4 signed quitclaim");
+}
+
+#[test]
+fn every_change_is_in_a_hash_chained_audit_trail_that_detects_tampering() {
+    let ev = event();
+    let verify = ev.lib.json(&["audit", "verify"], 0);
+    assert_eq!(verify["ok"], true);
+    let log = ev.lib.json(&["audit", "log", "--person", &ev.persons[3].to_string()], 0);
+    let commands: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["command"].as_str().unwrap()).collect();
+    assert!(commands.contains(&"consent grant") && commands.contains(&"consent revoke"), "{commands:?}");
+    let conn = rusqlite::Connection::open(ev.lib.db()).unwrap();
+    conn.execute("UPDATE audit SET outcome = 'denied' WHERE id = 3", []).unwrap();
+    drop(conn);
+    let out = ev.lib.run(&["--json", "audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["first_bad"][0], 3);
+}
