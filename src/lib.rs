@@ -6,6 +6,7 @@ pub mod cli;
 pub mod cluster;
 pub mod consent;
 pub mod error;
+pub mod gdpr;
 pub mod library;
 pub mod photo;
 pub mod pipeline;

@@ -82,6 +82,22 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Reports for data subjects.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCommand {
+    /// Everything held about a person (GDPR Art. 15): details, every photo with the face marked,
+    /// consents and their history, uses, audit events.
+    Access {
+        person: i64,
+        #[arg(long, value_enum, default_value_t = crate::gdpr::report::Format::Html)]
+        format: crate::gdpr::report::Format,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]

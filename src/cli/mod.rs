@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(a) => consent::export(&cli, library_dir, a),
         Command::Usage { person, photo } => consent::usage(&cli, library_dir, *person, photo.as_deref()),
         Command::Audit(c) => consent::audit(&cli, library_dir, c),
+        Command::Report(c) => consent::report(&cli, library_dir, c),
     }
 }
 
