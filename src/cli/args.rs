@@ -85,6 +85,36 @@ pub enum Command {
     /// Reports for data subjects.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Erase a person (GDPR Art. 17): photos, faces, embeddings, details, consents, evidence,
+    /// in one step, with a certificate. Asks for confirmation on a terminal unless --yes.
+    Erase(EraseArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("files").required(true).args(["delete_files", "quarantine", "keep_files"])))]
+pub struct EraseArgs {
+    pub person: i64,
+    /// Why (kept in the erasure record and the certificate; do not put personal data here).
+    #[arg(long)]
+    pub reason: String,
+    /// Delete the photo files that show only this person.
+    #[arg(long)]
+    pub delete_files: bool,
+    /// Move the photo files that show only this person into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub quarantine: Option<PathBuf>,
+    /// Keep every file, blocked for every purpose.
+    #[arg(long)]
+    pub keep_files: bool,
+    /// Treat unreviewed suggestions as the person's (otherwise their presence stops the erasure).
+    #[arg(long)]
+    pub include_suggestions: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Where to write the certificate (default: certificates/ in the library).
+    #[arg(long, value_name = "DIR")]
+    pub certificate_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

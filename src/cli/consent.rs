@@ -237,11 +237,9 @@ pub fn check(cli: &Cli, dir: PathBuf, a: &CheckArgs) -> anyhow::Result<ExitCode>
             return Ok(ExitCode::from(2));
         }
     };
-    if let Ok(mut lib) = Library::open(&dir, Access::Write) {
-        let subjects: Vec<String> = decisions.iter().filter_map(|d| d.photo_id.map(|p| format!("photo:{}", p.0))).collect();
-        let allowed = decisions.iter().filter(|d| d.allowed).count();
-        lib.store.audit(&actor(cli), "check", &subjects, &format!("{allowed} of {} allowed", decisions.len()), Some(&u.purpose))?;
-    }
+    let subjects: Vec<String> = decisions.iter().filter_map(|d| d.photo_id.map(|p| format!("photo:{}", p.0))).collect();
+    let allowed = decisions.iter().filter(|d| d.allowed).count();
+    super::audit_read(cli, &dir, &format!("check {}", u.purpose), &subjects, &format!("{allowed} of {} allowed", decisions.len()));
     if cli.json {
         print_json(&serde_json::json!({ "purpose": u.purpose, "project": u.project, "on": u.on, "photos": decisions }))?;
     } else {
@@ -304,6 +302,8 @@ pub fn usage(cli: &Cli, dir: PathBuf, person: Option<i64>, photo: Option<&std::p
         None => None,
     };
     let rows = lib.store.usage(person.map(PersonId), photo_id)?;
+    let subject = person.map(|p| vec![format!("person:{p}")]).or(photo_id.map(|p| vec![format!("photo:{}", p.0)])).unwrap_or_default();
+    super::audit_read(cli, &dir, "usage", &subject, &format!("{} uses", rows.len()));
     if cli.json {
         print_json(&rows)?;
     } else {
@@ -328,6 +328,75 @@ pub fn report(cli: &Cli, dir: PathBuf, c: &super::args::ReportCommand) -> anyhow
     let summary = crate::gdpr::report::access_report(&lib, PersonId(*person), *format, out)?;
     lib.store.audit(&actor(cli), "report access", &[format!("person:{person}")], "ok", Some(&format!("{format:?}")))?;
     changed(cli, &summary, &format!("wrote the access report for person {person} to {}", out.display()))
+}
+
+pub fn erase(cli: &Cli, dir: PathBuf, a: &super::args::EraseArgs) -> anyhow::Result<ExitCode> {
+    use crate::gdpr::erase::{self, Files, Options};
+    let manifest = super::manifest(cli)?;
+    let mut lib = Library::open(&dir, Access::Write)?;
+    let files = match (&a.quarantine, a.delete_files) {
+        (Some(q), _) => Files::Quarantine(q.clone()),
+        (None, true) => Files::Delete,
+        (None, false) => Files::Keep,
+    };
+    let opts = Options {
+        person: PersonId(a.person),
+        reason: a.reason.clone(),
+        files,
+        include_suggestions: a.include_suggestions,
+        actor: actor(cli),
+        certificate_dir: a.certificate_dir.clone().unwrap_or_else(|| lib.dir.join("certificates")),
+    };
+    let person = lib.store.person(opts.person)?;
+    let plan = erase::plan(&lib, &manifest, &opts)?;
+    if !a.yes {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            bail!("erasing person {} needs confirmation: run it on a terminal or pass --yes", a.person);
+        }
+        eprintln!(
+            "Erase person {} ({}): {} photo(s), {} face(s), consents and evidence. This cannot be undone.",
+            a.person,
+            person.name.as_deref().unwrap_or("unnamed"),
+            plan.photos.len(),
+            plan.faces
+        );
+        for p in &plan.photos {
+            eprintln!("  {:<10} {}{}", p.action, p.path, p.why_kept.as_ref().map(|w| format!(" ({w})")).unwrap_or_default());
+        }
+        eprint!("Type 'erase' to go on: ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "erase" {
+            bail!("not confirmed; nothing was erased");
+        }
+    }
+    let report = erase::execute(&mut lib, &manifest, &plan, &opts)?;
+    if cli.json {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            report: &'a erase::Report,
+            review: Vec<serde_json::Value>,
+        }
+        let review = report.review.iter().map(|(p, w)| serde_json::json!({ "path": p, "why": w })).collect();
+        print_json(&Out { report: &report, review })?;
+    } else {
+        println!(
+            "erasure {}: {} file(s) deleted, {} quarantined, {} kept and blocked, {} face(s), {} consent record(s) removed",
+            report.erasure_id,
+            report.files_deleted.len(),
+            report.files_quarantined.len(),
+            report.photos_kept_blocked.len(),
+            report.faces_removed,
+            report.consents_removed
+        );
+        for (path, why) in &report.review {
+            println!("review: {path} ({why})");
+        }
+        println!("certificate: {} and {}", report.certificate_text, report.certificate_json);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn audit(cli: &Cli, dir: PathBuf, c: &AuditCommand) -> anyhow::Result<ExitCode> {

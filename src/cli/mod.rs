@@ -40,6 +40,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Usage { person, photo } => consent::usage(&cli, library_dir, *person, photo.as_deref()),
         Command::Audit(c) => consent::audit(&cli, library_dir, c),
         Command::Report(c) => consent::report(&cli, library_dir, c),
+        Command::Erase(a) => consent::erase(&cli, library_dir, a),
+    }
+}
+
+/// Records that personal data was read. Readers do not hold the writer lock; when another
+/// process holds it (an index run), the entry waits on SQLite's busy timeout.
+fn audit_read(cli: &Cli, dir: &std::path::Path, command: &str, subjects: &[String], outcome: &str) {
+    let written = crate::store::Store::open(&dir.join(crate::library::DB_FILE))
+        .and_then(|mut s| s.audit(&actor(cli), command, subjects, outcome, None));
+    if let Err(e) = written {
+        eprintln!("facegate: warning: could not write the audit entry: {e}");
     }
 }
 
@@ -87,6 +98,8 @@ fn index(cli: &Cli, library_dir: PathBuf, a: &args::IndexArgs) -> anyhow::Result
     };
     let bar = Bar::new(std::io::stderr().is_terminal());
     let summary = pipeline::index(&mut library, &manifest, &opts, &bar)?;
+    let outcome = format!("{} new, {} changed, {} removed, {} failed", summary.new, summary.changed, summary.removed, summary.failed);
+    library.store.audit(&actor(cli), "index", &[], &outcome, None)?;
     bar.finish();
     if cli.json {
         print_json(&summary)?;
@@ -166,6 +179,8 @@ fn search(cli: &Cli, library_dir: PathBuf, a: &args::SearchArgs) -> anyhow::Resu
         None => None,
     };
     let matches = query::photos_of(&library, &manifest, &faces[number - 1].embedding, threshold, a.method)?;
+    let subjects: Vec<String> = matches.iter().map(|m| format!("photo:{}", m.photo_id.0)).collect();
+    audit_read(cli, &library_dir, "search", &subjects, &format!("{} photos", matches.len()));
     if cli.json {
         let query = a.photo.display().to_string();
         let report = SearchReport { query, faces: listed, face: number, threshold, method: a.method, matches: &matches, assigned };

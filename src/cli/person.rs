@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::args::{ClusterArgs, FaceCommand, PersonCommand};
-use super::{manifest, print_json, Cli};
+use super::{actor, audit_read, manifest, print_json, Cli};
 use crate::ann::FaceIndex;
 use crate::cluster::{self, Mode};
 use crate::library::{Access, Library};
@@ -20,6 +20,8 @@ pub fn cluster(cli: &Cli, dir: PathBuf, a: &ClusterArgs) -> anyhow::Result<ExitC
     let (index, _) = FaceIndex::open(&library.index_dir(), &library.store, &manifest.embedder.model.id, manifest.embedder.dim, true)?;
     let mode = if a.recluster { Mode::Recluster } else if a.all { Mode::Full } else { Mode::Incremental };
     let outcome = cluster::run(&mut library, &index, mode, &cluster::Params::default())?;
+    let summary = format!("{} linked, {} persons created", outcome.faces_linked, outcome.persons_created);
+    library.store.audit(&actor(cli), "cluster", &[], &summary, Some(&format!("{mode:?}")))?;
     if cli.json {
         print_json(&outcome)?;
     } else {
@@ -58,6 +60,7 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
                 faces: Vec<crate::store::PersonFace>,
             }
             let show = Show { person: store.person(PersonId(*id))?, faces: store.person_faces(PersonId(*id))? };
+            audit_read(cli, &dir, "person show", &[format!("person:{id}")], "ok");
             if cli.json {
                 return done(print_json(&show));
             }
@@ -71,24 +74,30 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
         }
         PersonCommand::Name { id, name, email } => {
             store.set_person_details(PersonId(*id), Some(name), email.as_deref())?;
+            store.audit(&actor(cli), "person name", &[format!("person:{id}")], "ok", None)?;
             return report(cli, &store.person(PersonId(*id))?, &format!("person {id} is now {name}"));
         }
         PersonCommand::Add { name, email, external } => {
             let id = store.add_person(Some(name), email.as_deref(), *external)?;
+            store.audit(&actor(cli), "person add", &[format!("person:{}", id.0)], "ok", None)?;
             return report(cli, &store.person(id)?, &format!("added person {}: {name}", id.0));
         }
         PersonCommand::Merge { a, b } => {
             let moved = store.merge_persons(PersonId(*a), PersonId(*b))?;
+            store.audit(&actor(cli), "person merge", &[format!("person:{a}"), format!("person:{b}")], &format!("{moved} faces moved"), None)?;
             return report(cli, &store.person(PersonId(*a))?, &format!("merged person {b} into {a} ({moved} faces moved)"));
         }
         PersonCommand::Split { id, faces } => {
             let new = store.split_person(PersonId(*id), &face_ids(faces))?;
+            let subjects = [format!("person:{id}"), format!("person:{}", new.0)];
+            store.audit(&actor(cli), "person split", &subjects, &format!("{} faces", faces.len()), None)?;
             return report(cli, &store.person(new)?, &format!("split {} faces of person {id} into new person {}", faces.len(), new.0));
         }
         PersonCommand::Photos { id, include_suggestions, threshold, method } => {
             let manifest = manifest(cli)?;
             let threshold = threshold.unwrap_or(manifest.embedder.match_threshold);
             let found = query::person_photos(&library, &manifest, PersonId(*id), threshold, *method)?;
+            audit_read(cli, &dir, "person photos", &[format!("person:{id}")], &format!("{} confirmed, {} suggested", found.confirmed.len(), found.suggestions.len()));
             #[derive(Serialize)]
             struct Report<'a> {
                 #[serde(flatten)]
@@ -146,6 +155,14 @@ pub fn face(cli: &Cli, dir: PathBuf, command: &FaceCommand) -> anyhow::Result<Ex
             return Ok(ExitCode::SUCCESS);
         }
     };
+    let subjects: Vec<String> = faces.iter().map(|f| format!("face:{f}")).collect();
+    let command = match command {
+        FaceCommand::Move { to, .. } => format!("face move to person:{to}"),
+        FaceCommand::Confirm { .. } => "face confirm".into(),
+        FaceCommand::Reject { .. } => "face reject".into(),
+        FaceCommand::List { .. } => unreachable!("listing returned above"),
+    };
+    library.store.audit(&actor(cli), &command, &subjects, "ok", None)?;
     #[derive(Serialize)]
     struct Changed<'a> {
         message: &'a str,

@@ -6,7 +6,7 @@
 
 pub mod scan;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -91,6 +91,7 @@ pub fn index(library: &mut Library, manifest: &Manifest, opts: &IndexOptions, pr
 
     let found = scan::scan(&opts.roots)?;
     let states = library.store.photo_states()?;
+    let erased = library.store.erased_files()?;
     let mut summary = Summary { photos_seen: found.photos.len(), skipped: found.skipped, ..Default::default() };
     for f in &found.failures {
         progress.failure(f);
@@ -128,7 +129,7 @@ pub fn index(library: &mut Library, manifest: &Manifest, opts: &IndexOptions, pr
             workers.install(|| {
                 work.par_iter().for_each_with(tx, |tx, (cand, prior)| {
                     let record = pool.take().map(|mut models| {
-                        let r = process(&mut models, cand, *prior, &pipeline);
+                        let r = process(&mut models, cand, *prior, &pipeline, &erased);
                         pool.give(models);
                         r
                     });
@@ -190,8 +191,15 @@ pub fn index(library: &mut Library, manifest: &Manifest, opts: &IndexOptions, pr
     Ok(summary)
 }
 
-/// Reads, hashes, decodes and runs the models on one file.
-fn process(models: &mut FaceModels, cand: &Candidate, prior: Option<&PhotoState>, pipeline: &str) -> PhotoRecord {
+/// Reads, hashes, decodes and runs the models on one file. A file identical to one deleted or
+/// quarantined by an erasure is flagged and not indexed.
+fn process(
+    models: &mut FaceModels,
+    cand: &Candidate,
+    prior: Option<&PhotoState>,
+    pipeline: &str,
+    erased: &HashMap<String, (i64, String)>,
+) -> PhotoRecord {
     let failed = |content_hash: String, reason: String| PhotoRecord::Failed {
         path: cand.key.clone(),
         size: cand.size,
@@ -204,6 +212,9 @@ fn process(models: &mut FaceModels, cand: &Candidate, prior: Option<&PhotoState>
         Err(e) => return failed(String::new(), format!("cannot read: {e}")),
     };
     let content_hash = hex(&Sha256::digest(&bytes));
+    if let Some((id, at)) = erased.get(&content_hash) {
+        return failed(content_hash, format!("identical to a file removed by erasure {id} on {at}; not indexed, review it"));
+    }
     if let Some(p) = prior {
         if p.content_hash == content_hash && p.error.is_none() && p.pipeline.as_deref() == Some(pipeline) {
             return PhotoRecord::Unchanged { id: p.id, size: cand.size, mtime_ns: cand.mtime_ns };

@@ -13,10 +13,12 @@ use crate::vision::{Detection, Rect};
 
 mod audit;
 mod consent;
+mod erasure;
 mod persons;
 mod schema;
 
 pub use audit::{AuditEntry, Verification};
+pub use erasure::{Erased, ErasurePlan};
 pub use consent::{ConsentRow, GateFace, GatePhoto, NewGrant, Project, Purpose, RevocationRow, Usage};
 pub use persons::{FaceState, Link, LinkedBy, NewLink, Person, PersonFace, PersonId, PersonRef};
 
@@ -119,10 +121,13 @@ impl Store {
                 PhotoRecord::Indexed { path, size, mtime_ns, content_hash, info, faces: found } => {
                     let id = upsert_photo(&tx, path, *size, *mtime_ns, content_hash, info, Some(pipeline), None, &now)?;
                     let previous = PreviousFaces::take(&tx, id)?;
+                    let suppressed = erasure::suppressed(&tx, id)?;
                     let mut insert_face = tx.prepare_cached(
                         "INSERT INTO faces (photo_id, x0, y0, x1, y1, score, keypoints) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )?;
                     let mut insert_vec = tx.prepare_cached("INSERT INTO embeddings (face_id, model, vector) VALUES (?1, ?2, ?3)")?;
+                    // A face where an erased person was in a kept photo is never stored again.
+                    let found = found.iter().filter(|(det, _)| !suppressed.iter().any(|s| s.iou(&det.rect) > 0.5));
                     for (det, vector) in found {
                         let r = det.rect;
                         let kps = serde_json::to_string(&det.keypoints).expect("keypoints serialise");

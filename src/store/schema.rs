@@ -120,6 +120,29 @@ const MIGRATIONS: &[&str] = &[
         prev_hash TEXT NOT NULL,
         hash TEXT NOT NULL
     );",
+    // 4: erasure. An erasure record keeps no personal data: counts, the reason, and the sha256 of
+    // each file deleted or quarantined (so a copy indexed again is recognised). Suppressions mark
+    // where an erased person's face was in a photo that was kept, so re-indexing never brings
+    // the face back.
+    "CREATE TABLE erasures (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        summary TEXT NOT NULL
+    );
+    CREATE TABLE erased_files (
+        sha256 TEXT NOT NULL,
+        erasure_id INTEGER NOT NULL REFERENCES erasures(id),
+        PRIMARY KEY (sha256, erasure_id)
+    );
+    CREATE TABLE suppressions (
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+        erasure_id INTEGER NOT NULL REFERENCES erasures(id)
+    );
+    CREATE INDEX suppressions_photo ON suppressions(photo_id);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -4,6 +4,8 @@
 mod accuracy;
 mod common;
 mod consent;
+mod erase;
 mod index;
 mod persons;
+mod report;
 mod search;
