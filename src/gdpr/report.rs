@@ -1,12 +1,33 @@
-//! `facegate report access PERSON`: everything the library holds about a person.
+//! `facegate report access PERSON`: everything the library holds about a person (GDPR Art. 15).
+//!
+//! The report is built from the store only: the person's row, the faces linked to them (confirmed
+//! and suggested) grouped by photo, their consent records and revocations, the uses of photos
+//! showing them, and the audit entries naming them. It says nothing about anyone else: other
+//! faces in a group photo are neither marked nor named, and audit subjects that are other persons
+//! are replaced by a placeholder.
+//!
+//! Three formats: one pretty JSON document, one CSV file with a `section` column, or one
+//! self-contained HTML file (inline CSS, thumbnails as `data:` URIs, a Content-Security-Policy
+//! that forbids every network fetch). The file is written owner-only (0600), through a temporary
+//! file in the same folder renamed over `out`, so a reader never sees half a report.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
+use chrono::NaiveDate;
+use rayon::prelude::*;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
-use crate::error::Result;
+use crate::consent::rules::valid_grant;
+use crate::error::{Error, Result};
 use crate::library::Library;
-use crate::store::PersonId;
+use crate::store::{AuditEntry, ConsentRow, FaceId, Link, LinkedBy, Person, PersonId, PhotoId, RevocationRow, Store, Usage};
+use crate::vision::manifest::hex;
+use crate::vision::Rect;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -27,7 +48,734 @@ pub struct ReportSummary {
     pub out: String,
 }
 
+/// The long side of an HTML thumbnail, in pixels.
+pub const THUMB_MAX: u32 = 320;
+/// The colour of a confirmed face's box in the HTML thumbnails (magenta: rare in photos).
+pub const CONFIRMED_RGB: [u8; 3] = [255, 0, 255];
+/// The colour of a suggested face's box (orange).
+pub const SUGGESTED_RGB: [u8; 3] = [255, 140, 0];
+/// Replaces an audit subject that names another person.
+const OTHER_PERSON: &str = "another person";
+
 /// Writes the access report for `person` to `out`.
-pub fn access_report(_library: &Library, person: PersonId, _format: Format, out: &Path) -> Result<ReportSummary> {
-    Err(crate::Error::Invalid(format!("access report for person {} to {} is not written yet", person.0, out.display())))
+pub fn access_report(library: &Library, person: PersonId, format: Format, out: &Path) -> Result<ReportSummary> {
+    // Everything is read (and an unknown person refused) before anything is written.
+    let report = collect(&library.store, person)?;
+    let bytes = match format {
+        Format::Json => {
+            let mut b = serde_json::to_vec_pretty(&report).map_err(|e| Error::Invalid(format!("cannot serialise the report: {e}")))?;
+            b.push(b'\n');
+            b
+        }
+        Format::Csv => csv(&report).into_bytes(),
+        Format::Html => html(&report).into_bytes(),
+    };
+    write_private(out, &bytes)?;
+    Ok(ReportSummary {
+        person,
+        photos: report.photos.len(),
+        consents: report.consents.len(),
+        uses: report.uses.len(),
+        audit_entries: report.audit.len(),
+        out: out.display().to_string(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the report holds.
+
+#[derive(Debug, Serialize)]
+struct AccessReport {
+    report: &'static str,
+    generated_at: String,
+    /// The day the consents' `status` refers to.
+    status_date: NaiveDate,
+    person: Person,
+    /// What is stored for each face besides its box.
+    stored_per_face: &'static str,
+    photos: Vec<ReportPhoto>,
+    consents: Vec<ReportConsent>,
+    revocations: Vec<RevocationRow>,
+    uses: Vec<Usage>,
+    audit: Vec<AuditEntry>,
+}
+
+#[derive(Debug, Serialize)]
+struct ReportPhoto {
+    photo_id: PhotoId,
+    path: String,
+    /// `confirmed` when at least one of the person's faces in it is confirmed, else `suggested`.
+    status: Link,
+    taken_at: Option<String>,
+    /// SHA-256 of the file's content when it was indexed.
+    content_sha256: Option<String>,
+    /// Whether the file is still where it was indexed.
+    file_present: bool,
+    faces: Vec<ReportFace>,
+}
+
+#[derive(Debug, Serialize)]
+struct ReportFace {
+    face_id: FaceId,
+    link: Link,
+    linked_by: Option<LinkedBy>,
+    similarity: Option<f32>,
+    /// In pixels of the upright photo (EXIF orientation applied).
+    rect: Rect,
+}
+
+#[derive(Debug, Serialize)]
+struct ReportConsent {
+    #[serde(flatten)]
+    record: ConsentRow,
+    /// `valid`, or why the record does not hold on `status_date`.
+    status: String,
+}
+
+const STORED_PER_FACE: &str = "the face's position in the photo (box), a face description computed from it \
+(a 128-number embedding, biometric data used to recognise the face), how sure the match is (similarity), \
+and whether the link to the person was confirmed by a human or rule or only suggested by clustering";
+
+fn collect(store: &Store, id: PersonId) -> Result<AccessReport> {
+    let person = store.person(id)?;
+    let faces = store.person_faces(id)?;
+    // Capture dates, from the photo rows.
+    let taken: BTreeMap<PhotoId, Option<String>> = store
+        .faces(&faces.iter().map(|f| f.face_id).collect::<Vec<_>>())?
+        .into_iter()
+        .map(|f| (f.photo_id, f.taken_at))
+        .collect();
+    let mut photos: Vec<ReportPhoto> = Vec::new();
+    for f in faces {
+        let face = ReportFace { face_id: f.face_id, link: f.link, linked_by: f.linked_by, similarity: f.similarity, rect: f.rect };
+        match photos.iter_mut().find(|p| p.photo_id == f.photo_id) {
+            Some(p) => {
+                if f.link == Link::Confirmed {
+                    p.status = Link::Confirmed;
+                }
+                p.faces.push(face);
+            }
+            None => photos.push(ReportPhoto {
+                photo_id: f.photo_id,
+                file_present: Path::new(&f.path).is_file(),
+                taken_at: taken.get(&f.photo_id).cloned().flatten(),
+                content_sha256: store.gate_photo_by_id(f.photo_id)?.map(|g| g.content_hash),
+                path: f.path,
+                status: f.link,
+                faces: vec![face],
+            }),
+        }
+    }
+    // Confirmed photos first, then the suggestions; by path within each.
+    photos.sort_by(|a, b| (a.status != Link::Confirmed, &a.path).cmp(&(b.status != Link::Confirmed, &b.path)));
+
+    let today = chrono::Local::now().date_naive();
+    let grants = store.grants_for(id)?;
+    let revocations_rules = store.revocations_for(id)?;
+    let consents = store
+        .consent_rows(Some(id), None)?
+        .into_iter()
+        .filter(|c| c.person == id)
+        .map(|record| {
+            let single: Vec<_> = grants.iter().filter(|g| g.id == record.id).cloned().collect();
+            let status = valid_grant(&single, &revocations_rules, &record.purpose, record.project.as_deref(), today)
+                .err()
+                .map_or_else(|| "valid".to_string(), |r| r.to_string());
+            ReportConsent { record, status }
+        })
+        .collect();
+    let revocations = store.revocation_rows(Some(id))?.into_iter().filter(|r| r.person == id).collect();
+    let uses = store.usage(Some(id), None)?;
+    let own = format!("person:{}", id.0);
+    let audit = store
+        .audit_log(Some(&own), None)?
+        .into_iter()
+        .map(|mut e| {
+            for s in &mut e.subjects {
+                if s.starts_with("person:") && *s != own {
+                    *s = OTHER_PERSON.to_string();
+                }
+            }
+            e
+        })
+        .collect();
+    Ok(AccessReport {
+        report: "GDPR Art. 15 access report",
+        generated_at: crate::store::now_iso(),
+        status_date: today,
+        person,
+        stored_per_face: STORED_PER_FACE,
+        photos,
+        consents,
+        revocations,
+        uses,
+        audit,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV: one file, one `section` column, the union of every section's fields.
+
+const CSV_COLUMNS: &[&str] = &[
+    "section", "id", "name", "email", "external", "created_at", "photo_id", "path", "taken_at", "file_present", "status",
+    "face_id", "link", "linked_by", "similarity", "x0", "y0", "x1", "y1", "purpose", "project", "valid_from", "valid_until",
+    "effective", "source", "note", "evidence_name", "evidence_sha256", "used_on", "destination", "content_sha256", "at",
+    "actor", "command", "subjects", "outcome", "detail", "recorded_at", "recorded_by",
+];
+
+fn csv(r: &AccessReport) -> String {
+    let mut out = String::new();
+    csv_line(&mut out, CSV_COLUMNS.iter().map(|c| c.to_string()));
+    let mut row = |section: &str, fields: Vec<(&str, String)>| {
+        let mut cells = vec![String::new(); CSV_COLUMNS.len()];
+        cells[0] = section.to_string();
+        for (k, v) in fields {
+            let i = CSV_COLUMNS.iter().position(|c| *c == k).expect("known CSV column");
+            cells[i] = v;
+        }
+        csv_line(&mut out, cells.into_iter());
+    };
+    let opt = |s: &Option<String>| s.clone().unwrap_or_default();
+    let p = &r.person;
+    row(
+        "person",
+        vec![
+            ("id", p.id.0.to_string()),
+            ("name", opt(&p.name)),
+            ("email", opt(&p.email)),
+            ("external", p.external.to_string()),
+            ("created_at", p.created_at.clone()),
+        ],
+    );
+    for ph in &r.photos {
+        for f in &ph.faces {
+            row(
+                "photo",
+                vec![
+                    ("photo_id", ph.photo_id.0.to_string()),
+                    ("path", ph.path.clone()),
+                    ("taken_at", opt(&ph.taken_at)),
+                    ("file_present", ph.file_present.to_string()),
+                    ("content_sha256", ph.content_sha256.clone().unwrap_or_default()),
+                    ("status", status_text(ph.status).to_string()),
+                    ("face_id", f.face_id.0.to_string()),
+                    ("link", f.link.as_str().to_string()),
+                    ("linked_by", f.linked_by.map(|l| l.as_str().to_string()).unwrap_or_default()),
+                    ("similarity", f.similarity.map(|s| format!("{s:.4}")).unwrap_or_default()),
+                    ("x0", format!("{:.1}", f.rect.x0)),
+                    ("y0", format!("{:.1}", f.rect.y0)),
+                    ("x1", format!("{:.1}", f.rect.x1)),
+                    ("y1", format!("{:.1}", f.rect.y1)),
+                ],
+            );
+        }
+    }
+    for c in &r.consents {
+        let c0 = &c.record;
+        row(
+            "consent",
+            vec![
+                ("id", c0.id.to_string()),
+                ("purpose", c0.purpose.clone()),
+                ("project", opt(&c0.project)),
+                ("valid_from", c0.valid_from.to_string()),
+                ("valid_until", c0.valid_until.map(|d| d.to_string()).unwrap_or_default()),
+                ("status", c.status.clone()),
+                ("source", opt(&c0.source)),
+                ("note", opt(&c0.note)),
+                ("evidence_name", opt(&c0.evidence_name)),
+                ("evidence_sha256", opt(&c0.evidence_sha256)),
+                ("recorded_at", c0.recorded_at.clone()),
+                ("recorded_by", c0.recorded_by.clone()),
+            ],
+        );
+    }
+    for v in &r.revocations {
+        row(
+            "revocation",
+            vec![
+                ("id", v.id.to_string()),
+                ("purpose", v.purpose.clone().unwrap_or_else(|| "(all purposes)".into())),
+                ("effective", v.effective.to_string()),
+                ("note", opt(&v.note)),
+                ("recorded_at", v.recorded_at.clone()),
+                ("recorded_by", v.recorded_by.clone()),
+            ],
+        );
+    }
+    for u in &r.uses {
+        row(
+            "use",
+            vec![
+                ("id", u.id.to_string()),
+                ("photo_id", u.photo_id.map(|p| p.0.to_string()).unwrap_or_default()),
+                ("path", opt(&u.path)),
+                ("content_sha256", u.content_sha256.clone()),
+                ("purpose", u.purpose.clone()),
+                ("project", opt(&u.project)),
+                ("used_on", u.used_on.to_string()),
+                ("destination", u.destination.clone()),
+                ("actor", u.actor.clone()),
+                ("recorded_at", u.recorded_at.clone()),
+            ],
+        );
+    }
+    for e in &r.audit {
+        row(
+            "audit",
+            vec![
+                ("id", e.id.to_string()),
+                ("at", e.at.clone()),
+                ("actor", e.actor.clone()),
+                ("command", e.command.clone()),
+                ("subjects", e.subjects.join(" ")),
+                ("outcome", e.outcome.clone()),
+                ("detail", opt(&e.detail)),
+            ],
+        );
+    }
+    out
+}
+
+/// One CSV record (RFC 4180): a field holding a comma, quote, CR or LF, or leading/trailing
+/// blanks, is quoted, with quotes doubled. Lines end with CRLF.
+fn csv_line(out: &mut String, cells: impl Iterator<Item = String>) {
+    for (i, cell) in cells.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let quote = cell.contains([',', '"', '\r', '\n']) || cell.trim() != cell;
+        if quote {
+            out.push('"');
+            out.push_str(&cell.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(&cell);
+        }
+    }
+    out.push_str("\r\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTML: one self-contained page.
+
+fn status_text(link: Link) -> &'static str {
+    match link {
+        Link::Confirmed => "confirmed",
+        Link::Suggested => "suggested, not confirmed",
+    }
+}
+
+fn linked_by_text(by: LinkedBy) -> &'static str {
+    match by {
+        LinkedBy::Human => "by a person",
+        LinkedBy::Rule => "by the automatic confirmation rule",
+        LinkedBy::Cluster => "by automatic matching",
+    }
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn opt_html(s: &Option<String>) -> String {
+    s.as_deref().map(escape).unwrap_or_default()
+}
+
+fn rgb_css(c: [u8; 3]) -> String {
+    format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
+}
+
+const CSS: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:80em}\
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}\
+table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
+th{background:#f3f3f3}td.path,td.mono{font-family:monospace;word-break:break-all}\
+tr.suggested{background:#fff4e0}.badge{display:inline-block;padding:.1em .4em;border-radius:.3em;font-weight:bold}\
+.badge.confirmed{background:#e6f4e6}.badge.suggested{background:#ffd9a0}\
+.swatch{display:inline-block;width:1em;height:1em;vertical-align:middle;border:1px solid #888}\
+.missing{color:#a00;font-style:italic;width:320px}img{display:block}";
+
+fn html(r: &AccessReport) -> String {
+    // Thumbnails are the slow part (decoding full photos): one per photo, in parallel.
+    let thumbs: Vec<std::result::Result<Thumbnail, String>> = r.photos.par_iter().map(thumbnail).collect();
+    let p = &r.person;
+    let who = p.name.as_deref().map(escape).unwrap_or_else(|| format!("person {}", p.id.0));
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">\n\
+<meta name=\"referrer\" content=\"no-referrer\">\n<title>Access report: {who}</title>\n<style>{CSS}</style>\n</head>\n<body>\n\
+<h1>Access report (GDPR Art. 15): {who}</h1>\n<p>Everything this facegate library holds about person {id}, generated {gen}. \
+This file is self-contained: it loads nothing from anywhere.</p>\n",
+        id = p.id.0,
+        gen = escape(&r.generated_at),
+    );
+
+    h.push_str("<h2 id=\"person-heading\">Personal details</h2>\n<table id=\"person\">\n");
+    let details: [(&str, String); 8] = [
+        ("Person id", p.id.0.to_string()),
+        ("Name", opt_html(&p.name)),
+        ("Email", opt_html(&p.email)),
+        ("Known before any photo (external)", if p.external { "yes" } else { "no" }.into()),
+        ("Record created", escape(&p.created_at)),
+        ("Confirmed faces", p.confirmed_faces.to_string()),
+        ("Suggested faces (not confirmed)", p.suggested_faces.to_string()),
+        ("Photos", p.photos.to_string()),
+    ];
+    for (k, v) in details {
+        let _ = writeln!(h, "<tr><th>{k}</th><td>{v}</td></tr>");
+    }
+    h.push_str("</table>\n");
+
+    let _ = write!(
+        h,
+        "<h2 id=\"photos-heading\">Photos ({n})</h2>\n<p>For each face the library stores {stored}. \
+Each photo is shown small with this person's face marked: <span class=\"swatch\" style=\"background:{cc}\"></span> confirmed, \
+<span class=\"swatch\" style=\"background:{sc}\"></span> suggested, not confirmed (found by automatic matching, not yet checked by a person). \
+Other people in a photo are not marked.</p>\n",
+        n = r.photos.len(),
+        stored = escape(STORED_PER_FACE),
+        cc = rgb_css(CONFIRMED_RGB),
+        sc = rgb_css(SUGGESTED_RGB),
+    );
+    if r.photos.is_empty() {
+        h.push_str("<p>No photo in the library is linked to this person.</p>\n");
+    } else {
+        h.push_str(
+            "<table id=\"photos\">\n<thead><tr><th>Photo</th><th>File</th><th>Status</th><th>Taken</th><th>Faces of this person</th></tr></thead>\n<tbody>\n",
+        );
+        for (ph, thumb) in r.photos.iter().zip(&thumbs) {
+            let class = if ph.status == Link::Confirmed { "confirmed" } else { "suggested" };
+            let _ = write!(h, "<tr class=\"photo {class}\" data-photo-id=\"{}\">", ph.photo_id.0);
+            match thumb {
+                Ok(t) => {
+                    let _ = write!(
+                        h,
+                        "<td class=\"thumb\"><img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"photo {} with the face marked\">{}</td>",
+                        t.data_uri,
+                        t.width,
+                        t.height,
+                        ph.photo_id.0,
+                        t.warning.as_deref().map(|w| format!("<div class=\"missing\">{}</div>", escape(w))).unwrap_or_default()
+                    );
+                }
+                Err(why) => {
+                    let _ = write!(h, "<td class=\"thumb missing\">{}</td>", escape(why));
+                }
+            }
+            let _ = write!(
+                h,
+                "<td class=\"path\">{}</td><td class=\"status\"><span class=\"badge {class}\">{}</span></td><td>{}</td><td class=\"faces\">",
+                escape(&ph.path),
+                status_text(ph.status),
+                opt_html(&ph.taken_at),
+            );
+            for (i, f) in ph.faces.iter().enumerate() {
+                if i > 0 {
+                    h.push_str("<br>");
+                }
+                let _ = write!(
+                    h,
+                    "face {}: {}{}, box ({:.0}, {:.0})–({:.0}, {:.0}){}",
+                    f.face_id.0,
+                    status_text(f.link),
+                    f.linked_by.map(|b| format!(" ({})", linked_by_text(b))).unwrap_or_default(),
+                    f.rect.x0,
+                    f.rect.y0,
+                    f.rect.x1,
+                    f.rect.y1,
+                    f.similarity.map(|s| format!(", similarity {s:.3}")).unwrap_or_default()
+                );
+            }
+            h.push_str("</td></tr>\n");
+        }
+        h.push_str("</tbody>\n</table>\n");
+    }
+
+    let _ = writeln!(h, "<h2 id=\"consents-heading\">Consents ({})</h2>", r.consents.len());
+    let _ = writeln!(h, "<p>Status as of {}.</p>", r.status_date);
+    table(
+        &mut h,
+        "consents",
+        &["Id", "Purpose", "Project", "Valid from", "Valid until", "Status", "Source", "Note", "Evidence", "Recorded", "Recorded by"],
+        r.consents.iter().map(|c| {
+            let c0 = &c.record;
+            vec![
+                c0.id.to_string(),
+                escape(&c0.purpose),
+                opt_html(&c0.project),
+                c0.valid_from.to_string(),
+                c0.valid_until.map_or_else(|| "no expiry".into(), |d| d.to_string()),
+                escape(&c.status),
+                opt_html(&c0.source),
+                opt_html(&c0.note),
+                match (&c0.evidence_name, &c0.evidence_sha256) {
+                    (Some(n), Some(s)) => format!("{} (sha256 {})", escape(n), escape(s)),
+                    (n, s) => opt_html(n) + &opt_html(s),
+                },
+                escape(&c0.recorded_at),
+                escape(&c0.recorded_by),
+            ]
+        }),
+        "No consent recorded.",
+    );
+
+    let _ = writeln!(h, "<h2 id=\"revocations-heading\">Revocations ({})</h2>", r.revocations.len());
+    table(
+        &mut h,
+        "revocations",
+        &["Id", "Purpose", "Effective", "Note", "Recorded", "Recorded by"],
+        r.revocations.iter().map(|v| {
+            vec![
+                v.id.to_string(),
+                v.purpose.as_deref().map_or_else(|| "all purposes".into(), escape),
+                v.effective.to_string(),
+                opt_html(&v.note),
+                escape(&v.recorded_at),
+                escape(&v.recorded_by),
+            ]
+        }),
+        "No revocation recorded.",
+    );
+
+    let _ = writeln!(h, "<h2 id=\"uses-heading\">Uses of photos showing this person ({})</h2>", r.uses.len());
+    table(
+        &mut h,
+        "uses",
+        &["Id", "Used on", "Photo", "Purpose", "Project", "Destination", "By", "Recorded"],
+        r.uses.iter().map(|u| {
+            vec![
+                u.id.to_string(),
+                u.used_on.to_string(),
+                u.path.as_deref().map_or_else(|| format!("(photo no longer in the library; sha256 {})", escape(&u.content_sha256)), escape),
+                escape(&u.purpose),
+                opt_html(&u.project),
+                escape(&u.destination),
+                escape(&u.actor),
+                escape(&u.recorded_at),
+            ]
+        }),
+        "No recorded use.",
+    );
+
+    let _ = writeln!(h, "<h2 id=\"audit-heading\">Audit trail entries about this person ({})</h2>", r.audit.len());
+    table(
+        &mut h,
+        "audit",
+        &["Entry", "At", "By", "Command", "Subjects", "Outcome", "Detail"],
+        r.audit.iter().map(|e| {
+            vec![
+                e.id.to_string(),
+                escape(&e.at),
+                escape(&e.actor),
+                escape(&e.command),
+                escape(&e.subjects.join(", ")),
+                escape(&e.outcome),
+                opt_html(&e.detail),
+            ]
+        }),
+        "No audit entry names this person.",
+    );
+    h.push_str("</body>\n</html>\n");
+    h
+}
+
+/// A table of already escaped cells, or `empty` when there are no rows.
+fn table(h: &mut String, id: &str, head: &[&str], rows: impl Iterator<Item = Vec<String>>, empty: &str) {
+    let rows: Vec<Vec<String>> = rows.collect();
+    if rows.is_empty() {
+        let _ = writeln!(h, "<p id=\"{id}-none\">{empty}</p>");
+        return;
+    }
+    let _ = write!(h, "<table id=\"{id}\">\n<thead><tr>");
+    for c in head {
+        let _ = write!(h, "<th>{c}</th>");
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for row in rows {
+        h.push_str("<tr>");
+        for c in row {
+            let _ = write!(h, "<td>{c}</td>");
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody>\n</table>\n");
+}
+
+struct Thumbnail {
+    data_uri: String,
+    width: u32,
+    height: u32,
+    /// Shown under the thumbnail, e.g. when the file changed since it was indexed.
+    warning: Option<String>,
+}
+
+/// The photo, upright, at most [`THUMB_MAX`] px on its long side, with this person's faces
+/// boxed, as a JPEG `data:` URI; or why it cannot be shown.
+fn thumbnail(photo: &ReportPhoto) -> std::result::Result<Thumbnail, String> {
+    let bytes = std::fs::read(&photo.path).map_err(|e| format!("The photo file can no longer be read ({e}); no thumbnail."))?;
+    let (img, _) = crate::photo::decode(&bytes).map_err(|e| format!("The photo file can no longer be decoded ({e}); no thumbnail."))?;
+    // The boxes belong to the content that was indexed; say so when the file changed since.
+    let warning = photo
+        .content_sha256
+        .as_deref()
+        .filter(|indexed| *indexed != hex(&Sha256::digest(&bytes)))
+        .map(|_| "The file has changed since it was indexed; the marked box may not match it.".to_string());
+    let (w, h) = img.dimensions();
+    let scale = (THUMB_MAX as f32 / w.max(h) as f32).min(1.0);
+    let (tw, th) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
+    let mut thumb = if (tw, th) == (w, h) { img } else { image::imageops::thumbnail(&img, tw, th) };
+    let (sx, sy) = (tw as f32 / w as f32, th as f32 / h as f32);
+    let thickness = ((tw.max(th) as f32 / 100.0).round() as u32).max(2);
+    for f in &photo.faces {
+        let colour = if f.link == Link::Confirmed { CONFIRMED_RGB } else { SUGGESTED_RGB };
+        let r = Rect { x0: f.rect.x0 * sx, y0: f.rect.y0 * sy, x1: f.rect.x1 * sx, y1: f.rect.y1 * sy };
+        draw_box(&mut thumb, &r, image::Rgb(colour), thickness);
+    }
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&thumb)
+        .map_err(|e| format!("The thumbnail could not be encoded ({e})."))?;
+    Ok(Thumbnail { data_uri: format!("data:image/jpeg;base64,{}", base64(&jpeg)), width: tw, height: th, warning })
+}
+
+/// Draws the outline of `r` (clamped to the image), `thickness` px wide, inside the box.
+fn draw_box(img: &mut image::RgbImage, r: &Rect, colour: image::Rgb<u8>, thickness: u32) {
+    let (w, h) = img.dimensions();
+    if w == 0 || h == 0 {
+        return;
+    }
+    let clamp = |v: f32, max: u32| (v.round().max(0.0) as u32).min(max - 1);
+    let (x0, y0, x1, y1) = (clamp(r.x0, w), clamp(r.y0, h), clamp(r.x1, w), clamp(r.y1, h));
+    if x1 < x0 || y1 < y0 {
+        return;
+    }
+    for y in y0..=y1 {
+        for x in x0..=x1 {
+            let edge = x - x0 < thickness || x1 - x < thickness || y - y0 < thickness || y1 - y < thickness;
+            if edge {
+                img.put_pixel(x, y, colour);
+            }
+        }
+    }
+}
+
+/// Standard base64 (RFC 4648) with padding.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing.
+
+/// Writes `bytes` to `out` readable by the owner only: into a new temporary file beside it
+/// (mode 0600), synced, then renamed over `out`.
+fn write_private(out: &Path, bytes: &[u8]) -> Result<()> {
+    let name = out.file_name().ok_or_else(|| Error::Invalid(format!("{} is not a file name", out.display())))?;
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if out.is_dir() {
+        return Err(Error::Invalid(format!("{} is a folder; --out takes a file name", out.display())));
+    }
+    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let written = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(&tmp, e));
+    }
+    if let Err(e) = std::fs::rename(&tmp, out) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(out, e));
+    }
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (plain, coded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(base64(plain.as_bytes()), coded);
+        }
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_it() {
+        let mut s = String::new();
+        csv_line(&mut s, ["plain", "a,b", "say \"hi\"", "two\nlines", " pad", ""].iter().map(|c| c.to_string()));
+        assert_eq!(s, "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\" pad\",\r\n");
+    }
+
+    #[test]
+    fn html_escape_covers_markup_and_quotes() {
+        assert_eq!(escape(r#"<a href="x">O'Neil & co</a>"#), "&lt;a href=&quot;x&quot;&gt;O&#39;Neil &amp; co&lt;/a&gt;");
+    }
+
+    #[test]
+    fn audit_subjects_naming_other_persons_are_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("library.db")).unwrap();
+        let a = store.add_person(Some("Ada"), None, true).unwrap();
+        let b = store.add_person(Some("Ben"), None, true).unwrap();
+        let subjects = [format!("person:{}", a.0), format!("person:{}", b.0), "photo:3".to_string()];
+        store.audit("alice", "person merge", &subjects, "ok", None).unwrap();
+        store.audit("alice", "person name", &[format!("person:{}", b.0)], "ok", None).unwrap();
+        let r = collect(&store, a).unwrap();
+        assert_eq!(r.audit.len(), 1);
+        assert_eq!(r.audit[0].subjects, vec![format!("person:{}", a.0), OTHER_PERSON.to_string(), "photo:3".to_string()]);
+        assert!(r.photos.is_empty() && r.consents.is_empty());
+        let html = html(&r);
+        assert!(html.contains("Ada") && !html.contains("Ben") && html.contains("No photo in the library"));
+        assert!(collect(&store, PersonId(b.0 + 100)).is_err());
+    }
+
+    #[test]
+    fn boxes_are_clamped_and_drawn_inside() {
+        let mut img = image::RgbImage::new(20, 20);
+        draw_box(&mut img, &Rect { x0: -5.0, y0: 4.0, x1: 10.0, y1: 12.0 }, image::Rgb([255, 0, 255]), 2);
+        assert_eq!(img.get_pixel(0, 8).0, [255, 0, 255]);
+        assert_eq!(img.get_pixel(5, 4).0, [255, 0, 255]);
+        assert_eq!(img.get_pixel(5, 5).0, [255, 0, 255]);
+        assert_eq!(img.get_pixel(5, 6).0, [0, 0, 0]);
+        assert_eq!(img.get_pixel(10, 12).0, [255, 0, 255]);
+        assert_eq!(img.get_pixel(11, 12).0, [0, 0, 0]);
+    }
 }

@@ -1,0 +1,478 @@
+//! `report access PERSON` (GDPR Art. 15) through the CLI, in all three formats: every photo of the
+//! person with their face marked, their consents, revocations, uses and audit entries, and nothing
+//! about anyone else. The HTML is parsed (by hand: tags, attributes, table rows) and its inline
+//! thumbnails decoded to check the marked box.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// The box colours the HTML legend documents (confirmed: magenta, suggested: orange).
+const CONFIRMED_RGB: [u8; 3] = [255, 0, 255];
+const SUGGESTED_RGB: [u8; 3] = [255, 140, 0];
+const EILEEN_NOTE: &str = r#"Signed <b>paper</b> form & "scan", kept in file 7"#;
+const OTHER_NAME: &str = "Niels Otherperson";
+const OTHER_EMAIL: &str = "niels.other@example.org";
+const OTHER_NOTE: &str = "note-only-about-the-other-person";
+
+struct Scenario {
+    lib: Lib,
+    photos: PathBuf,
+    out: PathBuf,
+    eileen: i64,
+    /// Eileen's faces as `person show` lists them: (face id, photo path, rect).
+    eileen_faces: Vec<(i64, String, [f64; 4])>,
+}
+
+fn person_with_photo(lib: &Lib, file: &str) -> i64 {
+    for p in lib.json(&["person", "list"], 0).as_array().unwrap() {
+        let show = lib.json(&["person", "show", &p["id"].to_string()], 0);
+        if show["faces"].as_array().unwrap().iter().any(|f| f["path"].as_str().unwrap().ends_with(file)) {
+            return p["id"].as_i64().unwrap();
+        }
+    }
+    panic!("no person has a face in {file}");
+}
+
+fn rect(f: &Value) -> [f64; 4] {
+    ["x0", "y0", "x1", "y1"].map(|k| f["rect"][k].as_f64().unwrap())
+}
+
+/// Copies of the sample photos indexed into a fresh library; Eileen Collins named, one of her two
+/// faces confirmed (the other stays a suggestion); a Solvay physicist named and confirmed; both
+/// with consents; Eileen's photo exported once.
+fn scenario() -> Scenario {
+    let lib = Lib::new();
+    let photos = lib.tmp.path().join("photos");
+    let out = lib.tmp.path().join("out");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    for name in ["eileen_collins_nasa.png", "eileen_collins_nasa_exif_orientation6.jpg", "solvay_1927_group_a.png", "solvay_1927_group_b.jpg", "grace_hopper.jpg"] {
+        copy(&sample_images().join(name), &photos, name);
+    }
+    lib.index(&[&photos], 0);
+
+    let eileen = person_with_photo(&lib, "eileen_collins_nasa.png");
+    lib.json(&["person", "name", &eileen.to_string(), "Eileen Collins", "--email", "ec@example.org"], 0);
+    let show = lib.json(&["person", "show", &eileen.to_string()], 0);
+    let eileen_faces: Vec<(i64, String, [f64; 4])> = show["faces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["face_id"].as_i64().unwrap(), f["path"].as_str().unwrap().to_string(), rect(f)))
+        .collect();
+    assert_eq!(eileen_faces.len(), 2, "{show}");
+    let png_face = eileen_faces.iter().find(|f| f.1.ends_with("eileen_collins_nasa.png")).unwrap().0;
+    lib.json(&["face", "confirm", &png_face.to_string()], 0);
+
+    let other = person_with_photo(&lib, "solvay_1927_group_a.png");
+    lib.json(&["person", "name", &other.to_string(), OTHER_NAME, "--email", OTHER_EMAIL], 0);
+    let other_show = lib.json(&["person", "show", &other.to_string()], 0);
+    let other_faces: Vec<String> = other_show["faces"].as_array().unwrap().iter().map(|f| f["face_id"].to_string()).collect();
+    let mut confirm = vec!["face", "confirm"];
+    confirm.extend(other_faces.iter().map(String::as_str));
+    lib.json(&confirm, 0);
+
+    for purpose in ["intranet", "print"] {
+        lib.json(&["purpose", "add", purpose], 0);
+    }
+    let e = eileen.to_string();
+    lib.json(&["consent", "grant", &e, "--purpose", "intranet", "print", "--no-expiry", "--source", "paper", "--note", EILEEN_NOTE], 0);
+    lib.json(&["consent", "grant", &other.to_string(), "--purpose", "intranet", "--no-expiry", "--note", OTHER_NOTE], 0);
+    lib.json(&["consent", "revoke", &e, "--purpose", "print", "--note", "changed her mind"], 0);
+    // Only the confirmed photo is exported: one use.
+    let export = lib.tmp.path().join("export");
+    lib.json(&["export", "--person", &e, "--purpose", "intranet", "--to", export.to_str().unwrap()], 0);
+    Scenario { lib, photos, out, eileen, eileen_faces }
+}
+
+impl Scenario {
+    fn report(&self, format: &str, file: &str) -> (Value, PathBuf) {
+        let path = self.out.join(file);
+        let summary = self.lib.json(&["report", "access", &self.eileen.to_string(), "--format", format, "--out", path.to_str().unwrap()], 0);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{file} is readable by others: {mode:o}");
+        (summary, path)
+    }
+
+    fn path_of(&self, file: &str) -> &str {
+        &self.eileen_faces.iter().find(|f| f.1.ends_with(&format!("/{file}"))).unwrap().1
+    }
+}
+
+/// Nothing of the other named person, and none of their photos, in a report.
+fn assert_only_about_eileen(text: &str, what: &str) {
+    for other in [OTHER_NAME, OTHER_EMAIL, OTHER_NOTE, "solvay_1927", "grace_hopper"] {
+        assert!(!text.contains(other), "the {what} report mentions {other:?}");
+    }
+}
+
+#[test]
+fn the_access_report_holds_every_photo_consent_and_use_of_the_person_and_nothing_of_anyone_else() {
+    let s = scenario();
+    let e = s.eileen.to_string();
+    let png = s.path_of("eileen_collins_nasa.png").to_string();
+    let jpg = s.path_of("eileen_collins_nasa_exif_orientation6.jpg").to_string();
+    let listed = s.lib.json(&["consent", "list", "--person", &e], 0);
+    let consent_ids: Vec<i64> = listed["consents"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    assert_eq!(consent_ids.len(), 2);
+
+    // JSON.
+    let (summary, path) = s.report("json", "report.json");
+    assert_eq!((summary["photos"].as_u64(), summary["consents"].as_u64(), summary["uses"].as_u64()), (Some(2), Some(2), Some(1)), "{summary}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_only_about_eileen(&text, "JSON");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["person"]["id"].as_i64(), Some(s.eileen));
+    assert_eq!(doc["person"]["name"], "Eileen Collins");
+    assert_eq!(doc["person"]["email"], "ec@example.org");
+    let photos = doc["photos"].as_array().unwrap();
+    let statuses: Vec<(&str, &str)> = photos.iter().map(|p| (p["path"].as_str().unwrap(), p["status"].as_str().unwrap())).collect();
+    assert_eq!(statuses, vec![(png.as_str(), "confirmed"), (jpg.as_str(), "suggested")], "confirmed photos first");
+    for p in photos {
+        let faces = p["faces"].as_array().unwrap();
+        assert_eq!(faces.len(), 1);
+        let listed = s.eileen_faces.iter().find(|f| f.1 == p["path"].as_str().unwrap()).unwrap();
+        assert_eq!((faces[0]["face_id"].as_i64().unwrap(), rect(&faces[0])), (listed.0, listed.2));
+    }
+    let ids: Vec<i64> = doc["consents"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, consent_ids);
+    for c in doc["consents"].as_array().unwrap() {
+        assert_eq!(c["person"].as_i64(), Some(s.eileen));
+        assert_eq!(c["note"], EILEEN_NOTE);
+    }
+    let status: BTreeSet<(&str, &str)> = doc["consents"].as_array().unwrap().iter().map(|c| (c["purpose"].as_str().unwrap(), c["status"].as_str().unwrap())).collect();
+    assert!(status.contains(&("intranet", "valid")), "{status:?}");
+    assert!(status.iter().any(|(p, st)| *p == "print" && st.contains("revoked")), "{status:?}");
+    assert_eq!(doc["revocations"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["revocations"][0]["note"], "changed her mind");
+    let uses = doc["uses"].as_array().unwrap();
+    assert_eq!(uses.len(), 1);
+    assert_eq!((uses[0]["path"].as_str(), uses[0]["purpose"].as_str()), (Some(png.as_str()), Some("intranet")));
+    let audit = doc["audit"].as_array().unwrap();
+    assert!(audit.iter().any(|a| a["command"] == "consent grant"), "{audit:?}");
+    for a in audit {
+        assert!(a["subjects"].as_array().unwrap().iter().any(|x| *x == format!("person:{e}")), "{a}");
+    }
+
+    // CSV.
+    let (_, path) = s.report("csv", "report.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_only_about_eileen(&text, "CSV");
+    let records = parse_csv(&text);
+    let header = &records[0];
+    assert_eq!(header[0], "section");
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}: {header:?}"));
+    for r in &records {
+        assert_eq!(r.len(), header.len(), "{r:?}");
+    }
+    let section = |name: &str| records[1..].iter().filter(|r| r[0] == name).collect::<Vec<_>>();
+    let person = section("person");
+    assert_eq!(person.len(), 1);
+    assert_eq!((person[0][col("id")].as_str(), person[0][col("name")].as_str()), (e.as_str(), "Eileen Collins"));
+    let csv_photos: Vec<(&str, &str)> = section("photo").iter().map(|r| (r[col("path")].as_str(), r[col("status")].as_str())).collect();
+    assert_eq!(csv_photos, vec![(png.as_str(), "confirmed"), (jpg.as_str(), "suggested, not confirmed")]);
+    let csv_consents: Vec<(i64, &str)> = section("consent").iter().map(|r| (r[col("id")].parse().unwrap(), r[col("note")].as_str())).collect();
+    assert_eq!(csv_consents, consent_ids.iter().map(|i| (*i, EILEEN_NOTE)).collect::<Vec<_>>(), "quoting round-trips");
+    assert_eq!(section("revocation").len(), 1);
+    assert_eq!(section("use").len(), 1);
+    assert_eq!(section("audit").len(), audit.len() + 1, "the JSON report's own audit entry came since");
+    for r in &records[1..] {
+        assert!(["person", "photo", "consent", "revocation", "use", "audit"].contains(&r[0].as_str()), "{r:?}");
+    }
+
+    // HTML.
+    let (summary, path) = s.report("html", "report.html");
+    assert_eq!(summary["photos"].as_u64(), Some(2));
+    let html = std::fs::read_to_string(&path).unwrap();
+    assert_only_about_eileen(&html, "HTML");
+    assert_self_contained(&html);
+    assert!(html.contains("Signed &lt;b&gt;paper&lt;/b&gt; form &amp; &quot;scan&quot;"), "the note is escaped");
+    assert!(!html.contains("<b>paper</b>"));
+    let rows = table_rows(&html, "photos");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for (row, (file, status, colour)) in rows.iter().zip([(&png, "confirmed", CONFIRMED_RGB), (&jpg, "suggested, not confirmed", SUGGESTED_RGB)]) {
+        assert!(row.cells.iter().any(|c| c == file), "{row:?}");
+        assert!(row.cells.iter().any(|c| c == status), "{row:?}");
+        let src = row.imgs.first().unwrap_or_else(|| panic!("no thumbnail: {row:?}"));
+        let thumb = decode_data_uri(src);
+        // The thumbnail is the upright photo scaled to 320 px on its long side.
+        let (upright, _) = facegate::photo::decode(&std::fs::read(file).unwrap()).unwrap();
+        let scale = 320.0 / upright.width().max(upright.height()) as f64;
+        let expect = ((upright.width() as f64 * scale).round() as u32, (upright.height() as f64 * scale).round() as u32);
+        assert_eq!(thumb.dimensions(), expect);
+        // It shows the photo upright (EXIF orientation applied), like the frame the boxes are in.
+        let upright_small = image::imageops::thumbnail(&upright, expect.0, expect.1);
+        let rotated_small = image::imageops::rotate90(&upright_small);
+        let (same, rotated) = (mean_abs_diff(&thumb, &upright_small), mean_abs_diff(&thumb, &rotated_small));
+        assert!(same < 8.0 && rotated > 3.0 * same, "{file}: differs from the upright photo by {same:.1}, from it turned by {rotated:.1}");
+        let r = s.eileen_faces.iter().find(|f| &f.1 == file).unwrap().2.map(|v| v * scale);
+        let (cx, cy) = (((r[0] + r[2]) / 2.0) as u32, ((r[1] + r[3]) / 2.0) as u32);
+        for (x, y, edge) in [(cx, r[1].round() as u32 + 1, "top"), (cx, r[3].round() as u32 - 1, "bottom"), (r[0].round() as u32 + 1, cy, "left"), (r[2].round() as u32 - 1, cy, "right")] {
+            let px = thumb.get_pixel(x, y).0;
+            assert!(near(px, colour), "{file}: {edge} edge of the box at ({x}, {y}) is {px:?}, not {colour:?}");
+        }
+        assert!(!near(thumb.get_pixel(cx, cy).0, colour), "the face itself is not painted over");
+    }
+    assert_eq!(table_rows(&html, "consents").len(), 2);
+    assert_eq!(table_rows(&html, "revocations").len(), 1);
+    let uses = table_rows(&html, "uses");
+    assert_eq!(uses.len(), 1);
+    assert!(uses[0].cells.contains(&png), "{uses:?}");
+    assert!(!table_rows(&html, "audit").is_empty());
+
+    // A photo file gone from disk is reported as such; the report is still written.
+    std::fs::remove_file(&jpg).unwrap();
+    let (summary, path) = s.report("html", "after-removal.html");
+    assert_eq!(summary["photos"].as_u64(), Some(2));
+    let html = std::fs::read_to_string(&path).unwrap();
+    let rows = table_rows(&html, "photos");
+    let gone = rows.iter().find(|r| r.cells.contains(&jpg)).unwrap();
+    assert!(gone.imgs.is_empty() && gone.cells.iter().any(|c| c.contains("can no longer be read")), "{gone:?}");
+    assert_eq!(rows.iter().find(|r| r.cells.contains(&png)).unwrap().imgs.len(), 1);
+    assert!(s.photos.join("eileen_collins_nasa.png").is_file());
+}
+
+#[test]
+fn a_report_for_an_unknown_person_fails_and_writes_nothing() {
+    let lib = Lib::new();
+    let photos = lib.tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    copy(&sample_images().join("grace_hopper.jpg"), &photos, "grace_hopper.jpg");
+    lib.index(&[&photos], 0);
+    let out = lib.tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    for format in ["html", "json", "csv"] {
+        let file = out.join(format!("report.{format}"));
+        let run = lib.run(&["report", "access", "999999", "--format", format, "--out", file.to_str().unwrap()]);
+        assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+        assert!(stderr(&run).contains("999999"), "{}", stderr(&run));
+        assert!(!file.exists());
+    }
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "no temporary file is left behind");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing helpers.
+
+/// Mean absolute difference per channel of two images of one size.
+fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let sum: u64 = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| u64::from(x.abs_diff(*y))).sum();
+    sum as f64 / a.as_raw().len() as f64
+}
+
+fn near(a: [u8; 3], b: [u8; 3]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 60)
+}
+
+/// RFC 4180 records: quoted fields may hold commas, doubled quotes and line breaks.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut records, mut record, mut field) = (Vec::new(), Vec::new(), String::new());
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => {
+                assert!(field.is_empty(), "a quote inside an unquoted field: {field}");
+                quoted = true;
+            }
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\n') => panic!("a record ends without CR LF"),
+            (false, '\r') => {
+                assert_eq!(chars.next(), Some('\n'), "CR without LF");
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(!quoted && field.is_empty() && record.is_empty(), "the CSV ends inside a record");
+    records
+}
+
+/// A start tag: its name and attributes (values unescaped).
+#[derive(Debug)]
+struct Tag {
+    name: String,
+    attrs: Vec<(String, String)>,
+}
+
+/// Every start tag in `html`, in order (comments skipped).
+fn tags(html: &str) -> Vec<Tag> {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find('<') {
+        rest = &rest[i + 1..];
+        if let Some(after) = rest.strip_prefix("!--") {
+            rest = &after[after.find("-->").expect("closed comment") + 3..];
+            continue;
+        }
+        if rest.starts_with('/') || rest.starts_with('!') {
+            continue;
+        }
+        let (tag, len) = parse_tag(rest);
+        rest = &rest[len..];
+        out.push(tag);
+    }
+    out
+}
+
+/// Parses `name attr="v" attr2='v' attr3=v flag>`; returns the tag and the length consumed.
+fn parse_tag(s: &str) -> (Tag, usize) {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let word = |i: &mut usize| {
+        let start = *i;
+        while *i < b.len() && !b[*i].is_ascii_whitespace() && !b"=>/".contains(&b[*i]) {
+            *i += 1;
+        }
+        s[start..*i].to_ascii_lowercase()
+    };
+    let name = word(&mut i);
+    let mut attrs = Vec::new();
+    loop {
+        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/') {
+            i += 1;
+        }
+        assert!(i < b.len(), "unterminated <{name}");
+        if b[i] == b'>' {
+            return (Tag { name, attrs }, i + 1);
+        }
+        let key = word(&mut i);
+        let mut value = String::new();
+        if b[i] == b'=' {
+            i += 1;
+            if b[i] == b'"' || b[i] == b'\'' {
+                let q = b[i];
+                let end = i + 1 + b[i + 1..].iter().position(|&c| c == q).expect("closed attribute quote");
+                value = s[i + 1..end].to_string();
+                i = end + 1;
+            } else {
+                let start = i;
+                while !b[i].is_ascii_whitespace() && b[i] != b'>' {
+                    i += 1;
+                }
+                value = s[start..i].to_string();
+            }
+        }
+        attrs.push((key, unescape(&value)));
+    }
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+}
+
+/// Text with the tags removed, unescaped, trimmed.
+fn text_of(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    unescape(out.trim())
+}
+
+#[derive(Debug)]
+struct Row {
+    cells: Vec<String>,
+    /// The `src` of every `<img>` in the row.
+    imgs: Vec<String>,
+}
+
+/// The body rows of `<table id="ID">`: each cell's text and the row's image sources.
+fn table_rows(html: &str, id: &str) -> Vec<Row> {
+    let open = format!("<table id=\"{id}\">");
+    let Some(start) = html.find(&open) else { return vec![] };
+    let table = &html[start..start + html[start..].find("</table>").expect("closed table")];
+    let body = &table[table.find("<tbody>").expect("tbody")..];
+    body.split("<tr")
+        .skip(1)
+        .map(|tr| {
+            let tr = &tr[..tr.find("</tr>").expect("closed row")];
+            let cells = tr
+                .split("<td")
+                .skip(1)
+                .map(|td| {
+                    let inner = &td[td.find('>').unwrap() + 1..];
+                    text_of(&inner[..inner.find("</td>").expect("closed cell")])
+                })
+                .collect();
+            let imgs = tags(tr)
+                .into_iter()
+                .filter(|t| t.name == "img")
+                .map(|t| t.attrs.into_iter().find(|(k, _)| k == "src").expect("img with src").1)
+                .collect();
+            Row { cells, imgs }
+        })
+        .collect()
+}
+
+/// No network reference anywhere: no http(s) URL, no script, stylesheet or frame, and every
+/// attribute that can load something points at a `data:` URI.
+fn assert_self_contained(html: &str) {
+    let lower = html.to_ascii_lowercase();
+    for bad in ["http://", "https://", "//:", "<script", "<link", "<iframe", "<object", "<embed", "@import", "url(", "file:"] {
+        assert!(!lower.contains(bad), "the HTML holds {bad:?}");
+    }
+    let mut images = 0;
+    for tag in tags(html) {
+        for (k, v) in &tag.attrs {
+            if ["src", "href", "srcset", "action", "poster", "background", "data"].contains(&k.as_str()) {
+                assert!(v.starts_with("data:"), "<{} {k}=\"{}\"> points outside the file", tag.name, &v[..v.len().min(80)]);
+                images += 1;
+            }
+        }
+    }
+    assert!(images > 0);
+    // The raw text too: every src=" in the file starts a data: URI.
+    for (i, _) in lower.match_indices("src=") {
+        assert!(lower[i + 4..].trim_start_matches(['"', '\'']).starts_with("data:"), "{}", &html[i..(i + 60).min(html.len())]);
+    }
+}
+
+/// Decodes `data:image/...;base64,...` into an RGB image.
+fn decode_data_uri(uri: &str) -> image::RgbImage {
+    let (head, data) = uri.split_once(',').expect("data URI with a comma");
+    assert!(head.starts_with("data:image/") && head.ends_with(";base64"), "{head}");
+    image::load_from_memory(&base64_decode(data)).expect("the thumbnail decodes").to_rgb8()
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {:?}", c as char),
+    };
+    let s = s.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for &c in s {
+        acc = (acc << 6) | u32::from(value(c));
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
