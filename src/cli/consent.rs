@@ -325,7 +325,7 @@ pub fn usage(cli: &Cli, dir: PathBuf, person: Option<i64>, photo: Option<&std::p
 pub fn report(cli: &Cli, dir: PathBuf, c: &super::args::ReportCommand) -> anyhow::Result<ExitCode> {
     let super::args::ReportCommand::Access { person, format, out } = c;
     let mut lib = Library::open(&dir, Access::Write)?;
-    let summary = crate::gdpr::report::access_report(&lib, PersonId(*person), *format, out)?;
+    let summary = crate::gdpr::report::access_report(&lib, PersonId(*person), *format, out, today(cli))?;
     lib.store.audit(&actor(cli), "report access", &[format!("person:{person}")], "ok", Some(&format!("{format:?}")))?;
     changed(cli, &summary, &format!("wrote the access report for person {person} to {}", out.display()))
 }

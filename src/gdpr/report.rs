@@ -58,9 +58,10 @@ pub const SUGGESTED_RGB: [u8; 3] = [255, 140, 0];
 const OTHER_PERSON: &str = "another person";
 
 /// Writes the access report for `person` to `out`.
-pub fn access_report(library: &Library, person: PersonId, format: Format, out: &Path) -> Result<ReportSummary> {
+/// Consent statuses are given as of `on`.
+pub fn access_report(library: &Library, person: PersonId, format: Format, out: &Path, on: chrono::NaiveDate) -> Result<ReportSummary> {
     // Everything is read (and an unknown person refused) before anything is written.
-    let report = collect(&library.store, person)?;
+    let report = collect(&library.store, person, on)?;
     let bytes = match format {
         Format::Json => {
             let mut b = serde_json::to_vec_pretty(&report).map_err(|e| Error::Invalid(format!("cannot serialise the report: {e}")))?;
@@ -136,7 +137,7 @@ const STORED_PER_FACE: &str = "the face's position in the photo (box), a face de
 (a 128-number embedding, biometric data used to recognise the face), how sure the match is (similarity), \
 and whether the link to the person was confirmed by a human or rule or only suggested by clustering";
 
-fn collect(store: &Store, id: PersonId) -> Result<AccessReport> {
+fn collect(store: &Store, id: PersonId, today: chrono::NaiveDate) -> Result<AccessReport> {
     let person = store.person(id)?;
     let faces = store.person_faces(id)?;
     // Capture dates, from the photo rows.
@@ -169,7 +170,6 @@ fn collect(store: &Store, id: PersonId) -> Result<AccessReport> {
     // Confirmed photos first, then the suggestions; by path within each.
     photos.sort_by(|a, b| (a.status != Link::Confirmed, &a.path).cmp(&(b.status != Link::Confirmed, &b.path)));
 
-    let today = chrono::Local::now().date_naive();
     let grants = store.grants_for(id)?;
     let revocations_rules = store.revocations_for(id)?;
     let consents = store
@@ -758,13 +758,13 @@ mod tests {
         let subjects = [format!("person:{}", a.0), format!("person:{}", b.0), "photo:3".to_string()];
         store.audit("alice", "person merge", &subjects, "ok", None).unwrap();
         store.audit("alice", "person name", &[format!("person:{}", b.0)], "ok", None).unwrap();
-        let r = collect(&store, a).unwrap();
+        let r = collect(&store, a, chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()).unwrap();
         assert_eq!(r.audit.len(), 1);
         assert_eq!(r.audit[0].subjects, vec![format!("person:{}", a.0), OTHER_PERSON.to_string(), "photo:3".to_string()]);
         assert!(r.photos.is_empty() && r.consents.is_empty());
         let html = html(&r);
         assert!(html.contains("Ada") && !html.contains("Ben") && html.contains("No photo in the library"));
-        assert!(collect(&store, PersonId(b.0 + 100)).is_err());
+        assert!(collect(&store, PersonId(b.0 + 100), chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()).is_err());
     }
 
     #[test]
