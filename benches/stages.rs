@@ -32,8 +32,8 @@ use sha2::{Digest, Sha256};
 use facegate::photo;
 use facegate::vision::align::{chip_map, Similarity};
 use facegate::vision::blazeface::tile_frames;
-use facegate::vision::manifest::{InputSpec, Layout};
-use facegate::vision::{Detection, Detector, Device, Embedder, Manifest, Pyramid};
+use facegate::vision::manifest::Layout;
+use facegate::vision::{write_input, Detection, Detector, Device, Embedder, Manifest, Pyramid};
 
 const SMALL_SIDE: u32 = 250;
 const LARGE_SIZE: (u32, u32) = (4000, 3000);
@@ -246,118 +246,6 @@ fn fixture(models: Option<&mut Models>) -> Option<Fixture> {
     Some(Fixture { _tmp: tmp, small_path, small, large_path, large, real_large })
 }
 
-/// Writes one model input the way the pipeline does (sample, normalise, lay out).
-fn write_input(image: &Pyramid, map: &facegate::vision::raster::Affine, spec: &InputSpec, dst: &mut [f32]) {
-    let size = spec.size;
-    let plane = size * size;
-    image.sample_affine(map, size, size, |row, col, rgb| {
-        let v = spec.normalise(rgb.unwrap_or([0.0; 3]));
-        for (c, value) in v.into_iter().enumerate() {
-            let at = match spec.layout {
-                Layout::Nhwc => (row * size + col) * 3 + c,
-                Layout::Nchw => c * plane + row * size + col,
-            };
-            dst[at] = value;
-        }
-    });
-}
-
-/// A prototype of a faster detector-input writer, as evidence for a proposal (the pipeline does
-/// not use it). Every detector frame is axis-aligned, so the bilinear taps of each column and
-/// each row can be worked out once per frame instead of once per pixel, and pixels written
-/// straight to NHWC with the normalisation folded in. `check_fast_input` compares it with
-/// `write_input` before it is timed.
-mod fast_input {
-    use facegate::vision::manifest::{InputSpec, Layout};
-    use facegate::vision::raster::Affine;
-    use image::RgbImage;
-
-    /// The same levels as `Pyramid::new` (2×2 box halving until the smaller side < min_side).
-    pub struct Levels(Vec<RgbImage>);
-
-    impl Levels {
-        pub fn new(base: &RgbImage, min_side: u32) -> Levels {
-            let mut levels = vec![base.clone()];
-            loop {
-                let last = levels.last().unwrap();
-                if last.width().min(last.height()) / 2 < min_side.max(1) {
-                    break;
-                }
-                let (w, h) = (last.width() / 2, last.height() / 2);
-                let (src, stride) = (last.as_raw(), last.width() as usize * 3);
-                let mut out = vec![0u8; (w * h * 3) as usize];
-                for y in 0..h as usize {
-                    let (r0, r1) = (&src[2 * y * stride..], &src[(2 * y + 1) * stride..]);
-                    for x in 0..w as usize {
-                        for c in 0..3 {
-                            let i = 6 * x + c;
-                            let sum = r0[i] as u32 + r0[i + 3] as u32 + r1[i] as u32 + r1[i + 3] as u32;
-                            out[(y * w as usize + x) * 3 + c] = ((sum + 2) / 4) as u8;
-                        }
-                    }
-                }
-                levels.push(RgbImage::from_raw(w, h, out).unwrap());
-            }
-            Levels(levels)
-        }
-    }
-
-    /// Taps along one axis: for each output index, `None` outside the image, else the two source
-    /// indices and the weight of the second.
-    fn taps(origin: f32, step: f32, n: usize, f: f32, len: usize) -> Vec<Option<(usize, usize, f32)>> {
-        (0..n)
-            .map(|i| {
-                let l = (origin + (i as f32 + 0.5) * step) / f;
-                if l < 0.0 || l > len as f32 {
-                    return None;
-                }
-                let v = (l - 0.5).clamp(0.0, (len - 1) as f32);
-                let v0 = v.floor() as usize;
-                Some((v0, (v0 + 1).min(len - 1), v - v0 as f32))
-            })
-            .collect()
-    }
-
-    /// Writes the input like the pipeline's `write_input` (no mirroring); false when the map is
-    /// not axis-aligned or the layout is not NHWC (then nothing is written).
-    pub fn write(levels: &Levels, map: &Affine, spec: &InputSpec, dst: &mut [f32]) -> bool {
-        if map.dx[1] != 0.0 || map.dy[0] != 0.0 || spec.layout != Layout::Nhwc {
-            return false;
-        }
-        let scale = map.dx[0].hypot(map.dx[1]).max(map.dy[0].hypot(map.dy[1]));
-        let mut k = 0;
-        while k + 1 < levels.0.len() && (1u32 << (k + 1)) as f32 <= scale {
-            k += 1;
-        }
-        let img = &levels.0[k];
-        let f = (1u32 << k) as f32;
-        let (w, h, size) = (img.width() as usize, img.height() as usize, spec.size);
-        let cols = taps(map.origin[0], map.dx[0], size, f, w);
-        let rows = taps(map.origin[1], map.dy[1], size, f, h);
-        let fill = spec.normalise([0.0; 3]);
-        let raw = img.as_raw();
-        for (out, row) in dst.chunks_exact_mut(size * 3).zip(&rows) {
-            let Some((y0, y1, fy)) = *row else {
-                out.chunks_exact_mut(3).for_each(|px| px.copy_from_slice(&fill));
-                continue;
-            };
-            let (r0, r1) = (&raw[y0 * w * 3..(y0 + 1) * w * 3], &raw[y1 * w * 3..(y1 + 1) * w * 3]);
-            for (px, col) in out.chunks_exact_mut(3).zip(&cols) {
-                let Some((x0, x1, fx)) = *col else {
-                    px.copy_from_slice(&fill);
-                    continue;
-                };
-                for c in 0..3 {
-                    let top = r0[x0 * 3 + c] as f32 * (1.0 - fx) + r0[x1 * 3 + c] as f32 * fx;
-                    let bottom = r1[x0 * 3 + c] as f32 * (1.0 - fx) + r1[x1 * 3 + c] as f32 * fx;
-                    px[c] = (top * (1.0 - fy) + bottom * fy - spec.mean[c]) / spec.std[c];
-                }
-            }
-        }
-        true
-    }
-}
-
 fn decode_pyramid(bytes: &[u8]) -> Pyramid {
     let (rgb, _) = photo::decode(bytes).expect("bench photo decodes");
     Pyramid::new(rgb, PYRAMID_MIN_SIDE)
@@ -451,34 +339,14 @@ fn stages(c: &mut Criterion) {
         g.sampling_mode(SamplingMode::Flat);
         let mut buf = vec![0.0f32; size * size * 3];
         let one = large_frames.last().expect("a frame").affine(size);
-        g.bench_function("one_frame_12mp", |b| b.iter(|| write_input(&large_px, &one, &spec.input, &mut buf)));
+        g.bench_function("one_frame_12mp", |b| b.iter(|| write_input(&large_px, &one, &spec.input, &mut buf, false)));
         g.bench_function("all_frames_12mp", |b| {
             b.iter(|| {
                 for f in &large_frames {
-                    write_input(&large_px, &f.affine(size), &spec.input, &mut buf);
+                    write_input(&large_px, &f.affine(size), &spec.input, &mut buf, false);
                 }
             })
         });
-        // The prototype, when it applies (and gives the same input, to 1e-3).
-        let levels = fast_input::Levels::new(large_px.base(), PYRAMID_MIN_SIDE);
-        let mut fast = vec![0.0f32; size * size * 3];
-        let mut same = true;
-        for f in &large_frames {
-            write_input(&large_px, &f.affine(size), &spec.input, &mut buf);
-            same &= fast_input::write(&levels, &f.affine(size), &spec.input, &mut fast);
-            same &= buf.iter().zip(&fast).all(|(a, b)| (a - b).abs() <= 1e-3);
-        }
-        if same {
-            g.bench_function("all_frames_12mp_separable_prototype", |b| {
-                b.iter(|| {
-                    for f in &large_frames {
-                        fast_input::write(&levels, &f.affine(size), &spec.input, &mut fast);
-                    }
-                })
-            });
-        } else {
-            skip("detector_input/all_frames_12mp_separable_prototype", "it does not reproduce write_input here");
-        }
         g.finish();
     }
 
@@ -498,7 +366,7 @@ fn stages(c: &mut Criterion) {
         let per = size * size * 3;
         let mut input = vec![0.0f32; 8 * per];
         for (f, dst) in large_frames.iter().zip(input.chunks_mut(per)) {
-            write_input(&large_px, &f.affine(size), &spec.input, dst);
+            write_input(&large_px, &f.affine(size), &spec.input, dst, false);
         }
         let shape = |n: usize, s: usize| match spec.input.layout {
             Layout::Nhwc => [n as i64, s as i64, s as i64, 3],
@@ -572,7 +440,7 @@ fn stages(c: &mut Criterion) {
             b.iter(|| {
                 let points: Vec<[f32; 2]> = e.keypoints.iter().map(|&k| face.keypoints[k]).collect();
                 let to_chip = Similarity::fit(&points, &e.template).unwrap();
-                write_input(&small_px, &chip_map(&to_chip), &e.input, &mut chip);
+                write_input(&small_px, &chip_map(&to_chip), &e.input, &mut chip, false);
             })
         });
         g.finish();

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 
 use super::args::{AuditCommand, CheckArgs, ConsentCommand, ExportArgs, ProjectCommand, PurposeCommand, UseArgs};
-use super::{actor, print_json, today, Cli};
+use super::{actor, print_json, reply, today, Cli};
 use crate::consent::{self, rules::valid_grant, Gate, Use};
 use crate::library::{Access, Library};
 use crate::store::{NewGrant, PersonId, PhotoId};
@@ -20,22 +20,13 @@ fn using(cli: &Cli, u: &UseArgs) -> Use {
     Use { purpose: u.purpose.clone(), project: u.project.clone(), on: u.on.unwrap_or_else(|| today(cli)), min_face_px: u.min_face_px }
 }
 
-fn changed<T: Serialize>(cli: &Cli, value: &T, message: &str) -> anyhow::Result<ExitCode> {
-    if cli.json {
-        print_json(value)?;
-    } else {
-        println!("{message}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 pub fn purpose(cli: &Cli, dir: PathBuf, c: &PurposeCommand) -> anyhow::Result<ExitCode> {
     match c {
         PurposeCommand::Add { name, description } => {
             let mut lib = Library::open(&dir, Access::Write)?;
             let id = lib.store.add_purpose(name, description.as_deref())?;
             lib.store.audit(&actor(cli), "purpose add", &[format!("purpose:{id}")], "ok", Some(name))?;
-            changed(cli, &serde_json::json!({ "id": id, "name": name }), &format!("added purpose {name}"))
+            reply(cli, &serde_json::json!({ "id": id, "name": name }), &format!("added purpose {name}"))
         }
         PurposeCommand::List => {
             let lib = Library::open(&dir, Access::Read)?;
@@ -58,7 +49,7 @@ pub fn project(cli: &Cli, dir: PathBuf, c: &ProjectCommand) -> anyhow::Result<Ex
             let mut lib = Library::open(&dir, Access::Write)?;
             let id = lib.store.add_project(name, *until)?;
             lib.store.audit(&actor(cli), "project add", &[format!("project:{id}")], "ok", Some(name))?;
-            changed(cli, &serde_json::json!({ "id": id, "name": name, "until": until }), &format!("added project {name}"))
+            reply(cli, &serde_json::json!({ "id": id, "name": name, "until": until }), &format!("added project {name}"))
         }
         ProjectCommand::List => {
             let lib = Library::open(&dir, Access::Read)?;
@@ -105,7 +96,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
             let subjects = [vec![format!("person:{}", person.0)], ids.iter().map(|i| format!("consent:{i}")).collect()].concat();
             let detail = format!("purposes {} from {from} until {}", purposes.join(","), until.map_or("no expiry".into(), |u| u.to_string()));
             lib.store.audit(&who, "consent grant", &subjects, "ok", Some(&detail))?;
-            changed(cli, &serde_json::json!({ "consents": ids }), &format!("recorded consent {ids:?} for person {}", person.0))
+            reply(cli, &serde_json::json!({ "consents": ids }), &format!("recorded consent {ids:?} for person {}", person.0))
         }
         ConsentCommand::Revoke { person, purposes, date, note } => {
             let mut lib = Library::open(&dir, Access::Write)?;
@@ -117,7 +108,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
             let ids = lib.store.revoke(person, scope, effective, note.as_deref(), &who)?;
             let what = if purposes.is_empty() { "all purposes".to_string() } else { purposes.join(",") };
             lib.store.audit(&who, "consent revoke", &[format!("person:{}", person.0)], "ok", Some(&format!("{what} from {effective}")))?;
-            changed(cli, &serde_json::json!({ "revocations": ids }), &format!("revoked {what} for person {} from {effective}", person.0))
+            reply(cli, &serde_json::json!({ "revocations": ids }), &format!("revoked {what} for person {} from {effective}", person.0))
         }
         ConsentCommand::List { person, purpose } => {
             let lib = Library::open(&dir, Access::Read)?;
@@ -216,7 +207,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
                 .context("building the message")?;
             std::fs::write(out, message).with_context(|| out.display().to_string())?;
             lib.store.audit(&who, "consent request", &[format!("person:{person}")], "ok", Some(&purposes.join(",")))?;
-            changed(cli, &serde_json::json!({ "out": out, "to": email }), &format!("wrote {}", out.display()))
+            reply(cli, &serde_json::json!({ "out": out, "to": email }), &format!("wrote {}", out.display()))
         }
     }
 }
@@ -327,7 +318,7 @@ pub fn report(cli: &Cli, dir: PathBuf, c: &super::args::ReportCommand) -> anyhow
     let mut lib = Library::open(&dir, Access::Write)?;
     let summary = crate::gdpr::report::access_report(&lib, PersonId(*person), *format, out, today(cli))?;
     lib.store.audit(&actor(cli), "report access", &[format!("person:{person}")], "ok", Some(&format!("{format:?}")))?;
-    changed(cli, &summary, &format!("wrote the access report for person {person} to {}", out.display()))
+    reply(cli, &summary, &format!("wrote the access report for person {person} to {}", out.display()))
 }
 
 pub fn erase(cli: &Cli, dir: PathBuf, a: &super::args::EraseArgs) -> anyhow::Result<ExitCode> {

@@ -232,6 +232,16 @@ fn status(cli: &Cli, library_dir: PathBuf) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Prints `value` as JSON with --json, else the one-line `message`.
+fn reply<T: Serialize>(cli: &Cli, value: &T, message: &str) -> anyhow::Result<ExitCode> {
+    if cli.json {
+        print_json(value)?;
+    } else {
+        println!("{message}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value).context("writing JSON")?;

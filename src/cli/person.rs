@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::args::{ClusterArgs, FaceCommand, PersonCommand};
-use super::{actor, audit_read, manifest, print_json, Cli};
+use super::{actor, audit_read, manifest, print_json, reply, Cli};
 use crate::ann::FaceIndex;
 use crate::cluster::{self, Mode};
 use crate::library::{Access, Library};
@@ -75,23 +75,23 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
         PersonCommand::Name { id, name, email } => {
             store.set_person_details(PersonId(*id), Some(name), email.as_deref())?;
             store.audit(&actor(cli), "person name", &[format!("person:{id}")], "ok", None)?;
-            return report(cli, &store.person(PersonId(*id))?, &format!("person {id} is now {name}"));
+            return reply(cli, &store.person(PersonId(*id))?, &format!("person {id} is now {name}"));
         }
         PersonCommand::Add { name, email, external } => {
             let id = store.add_person(Some(name), email.as_deref(), *external)?;
             store.audit(&actor(cli), "person add", &[format!("person:{}", id.0)], "ok", None)?;
-            return report(cli, &store.person(id)?, &format!("added person {}: {name}", id.0));
+            return reply(cli, &store.person(id)?, &format!("added person {}: {name}", id.0));
         }
         PersonCommand::Merge { a, b } => {
             let moved = store.merge_persons(PersonId(*a), PersonId(*b))?;
             store.audit(&actor(cli), "person merge", &[format!("person:{a}"), format!("person:{b}")], &format!("{moved} faces moved"), None)?;
-            return report(cli, &store.person(PersonId(*a))?, &format!("merged person {b} into {a} ({moved} faces moved)"));
+            return reply(cli, &store.person(PersonId(*a))?, &format!("merged person {b} into {a} ({moved} faces moved)"));
         }
         PersonCommand::Split { id, faces } => {
             let new = store.split_person(PersonId(*id), &face_ids(faces))?;
             let subjects = [format!("person:{id}"), format!("person:{}", new.0)];
             store.audit(&actor(cli), "person split", &subjects, &format!("{} faces", faces.len()), None)?;
-            return report(cli, &store.person(new)?, &format!("split {} faces of person {id} into new person {}", faces.len(), new.0));
+            return reply(cli, &store.person(new)?, &format!("split {} faces of person {id} into new person {}", faces.len(), new.0));
         }
         PersonCommand::Photos { id, include_suggestions, threshold, method } => {
             let manifest = manifest(cli)?;
@@ -168,20 +168,11 @@ pub fn face(cli: &Cli, dir: PathBuf, command: &FaceCommand) -> anyhow::Result<Ex
         message: &'a str,
         faces: Vec<i64>,
     }
-    report(cli, &Changed { message: &message, faces }, &message)
+    reply(cli, &Changed { message: &message, faces }, &message)
 }
 
 fn face_ids(ids: &[i64]) -> Vec<FaceId> {
     ids.iter().map(|&i| FaceId(i)).collect()
-}
-
-fn report<T: Serialize>(cli: &Cli, value: &T, message: &str) -> anyhow::Result<ExitCode> {
-    if cli.json {
-        print_json(value)?;
-    } else {
-        println!("{message}");
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn done(printed: anyhow::Result<()>) -> anyhow::Result<ExitCode> {

@@ -23,7 +23,7 @@ use raster::Affine;
 /// Writes one model input image (`size`×`size`, normalised, in the spec's layout) sampled from
 /// `image` at `map`; `mirror` flips it left-right. Points outside the image are black (the
 /// letterbox border the detector was checked with).
-fn write_input(image: &Pyramid, map: &Affine, spec: &InputSpec, dst: &mut [f32], mirror: bool) {
+pub fn write_input(image: &Pyramid, map: &Affine, spec: &InputSpec, dst: &mut [f32], mirror: bool) {
     let size = spec.size;
     let plane = size * size;
     image.sample_affine(map, size, size, |row, col, rgb| {

@@ -82,6 +82,17 @@ impl Lib {
     }
 }
 
+/// The id of the person who has a face in the photo whose path ends with `file`.
+pub fn person_with_photo(lib: &Lib, file: &str) -> i64 {
+    for p in lib.json(&["person", "list"], 0).as_array().unwrap() {
+        let show = lib.json(&["person", "show", &p["id"].to_string()], 0);
+        if show["faces"].as_array().unwrap().iter().any(|f| f["path"].as_str().unwrap().ends_with(file)) {
+            return p["id"].as_i64().unwrap();
+        }
+    }
+    panic!("no person has a face in {file}");
+}
+
 /// Copies `src` into `dir` under `name`.
 pub fn copy(src: &Path, dir: &Path, name: &str) -> PathBuf {
     let dst = dir.join(name);

@@ -38,16 +38,6 @@ fn partition(lib: &Lib) -> BTreeSet<Vec<String>> {
         .collect()
 }
 
-fn person_with_photo(lib: &Lib, file: &str) -> i64 {
-    for p in lib.json(&["person", "list"], 0).as_array().unwrap() {
-        let show = lib.json(&["person", "show", &p["id"].to_string()], 0);
-        if show["faces"].as_array().unwrap().iter().any(|f| f["path"].as_str().unwrap().ends_with(file)) {
-            return p["id"].as_i64().unwrap();
-        }
-    }
-    panic!("no person has a face in {file}");
-}
-
 fn faces_of(show: &Value) -> Vec<&Value> {
     show["faces"].as_array().unwrap().iter().collect()
 }

@@ -28,16 +28,6 @@ struct Scenario {
     eileen_faces: Vec<(i64, String, [f64; 4])>,
 }
 
-fn person_with_photo(lib: &Lib, file: &str) -> i64 {
-    for p in lib.json(&["person", "list"], 0).as_array().unwrap() {
-        let show = lib.json(&["person", "show", &p["id"].to_string()], 0);
-        if show["faces"].as_array().unwrap().iter().any(|f| f["path"].as_str().unwrap().ends_with(file)) {
-            return p["id"].as_i64().unwrap();
-        }
-    }
-    panic!("no person has a face in {file}");
-}
-
 fn rect(f: &Value) -> [f64; 4] {
     ["x0", "y0", "x1", "y1"].map(|k| f["rect"][k].as_f64().unwrap())
 }
