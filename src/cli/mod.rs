@@ -219,6 +219,7 @@ struct Status {
 
 fn status(cli: &Cli, library_dir: PathBuf) -> anyhow::Result<ExitCode> {
     let library = Library::open(&library_dir, Access::Read)?;
+    library.store.check_integrity()?;
     let s = Status {
         library: library_dir.display().to_string(),
         photos: library.store.num_photos()?,
@@ -227,7 +228,7 @@ fn status(cli: &Cli, library_dir: PathBuf) -> anyhow::Result<ExitCode> {
     if cli.json {
         print_json(&s)?;
     } else {
-        println!("{}: {} photos, {} faces", s.library, s.photos, s.faces);
+        println!("{}: {} photos, {} faces; database integrity ok", s.library, s.photos, s.faces);
     }
     Ok(ExitCode::SUCCESS)
 }

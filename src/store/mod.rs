@@ -63,6 +63,7 @@ pub struct FaceRow {
 
 pub struct Store {
     conn: Connection,
+    path: std::path::PathBuf,
 }
 
 impl Store {
@@ -76,12 +77,17 @@ impl Store {
              PRAGMA foreign_keys = ON;
              PRAGMA secure_delete = ON;",
         )?;
-        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
-        if check != "ok" {
-            return Err(Error::DataCorruption { path: path.to_path_buf(), detail: check });
-        }
         schema::migrate(&mut conn)?;
-        Ok(Store { conn })
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
+    /// SQLite's `quick_check` over the whole file (cost grows with the library; `status` runs it).
+    pub fn check_integrity(&self) -> Result<()> {
+        let check: String = self.conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(Error::DataCorruption { path: self.path.clone(), detail: check });
+        }
+        Ok(())
     }
 
     pub fn photo_states(&self) -> Result<HashMap<String, PhotoState>> {

@@ -289,11 +289,21 @@ fn every_change_is_in_a_hash_chained_audit_trail_that_detects_tampering() {
     let log = ev.lib.json(&["audit", "log", "--person", &ev.persons[3].to_string()], 0);
     let commands: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["command"].as_str().unwrap()).collect();
     assert!(commands.contains(&"consent grant") && commands.contains(&"consent revoke"), "{commands:?}");
-    let conn = rusqlite::Connection::open(ev.lib.db()).unwrap();
-    conn.execute("UPDATE audit SET outcome = 'denied' WHERE id = 3", []).unwrap();
-    drop(conn);
-    let out = ev.lib.run(&["--json", "audit", "verify"]);
-    assert_eq!(out.status.code(), Some(1));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["first_bad"][0], 3);
+    // Tamper with copies of the library: edit an entry, delete one, swap two.
+    let swap = "UPDATE audit SET id = 100 WHERE id = 2; UPDATE audit SET id = 2 WHERE id = 4; UPDATE audit SET id = 4 WHERE id = 100;";
+    for (i, (sql, first_bad)) in [("UPDATE audit SET outcome = 'denied' WHERE id = 3", 3), ("DELETE FROM audit WHERE id = 2", 3), (swap, 2)].into_iter().enumerate() {
+        let copy = ev.lib.tmp.path().join(format!("tampered-{i}"));
+        std::fs::create_dir_all(&copy).unwrap();
+        let conn = rusqlite::Connection::open(ev.lib.db()).unwrap();
+        conn.execute("VACUUM INTO ?1", [copy.join("library.db").to_str().unwrap()]).unwrap();
+        drop(conn);
+        rusqlite::Connection::open(copy.join("library.db")).unwrap().execute_batch(sql).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_facegate"))
+            .args(["--json", "--library", copy.to_str().unwrap(), "audit", "verify"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{sql}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["first_bad"][0], first_bad, "{sql}: {v}");
+    }
 }
