@@ -21,6 +21,14 @@
 //! isotropic Gaussian noise, renormalised, which puts same-identity cosines at about 0.93–0.99.
 //! Photos hold 1–4 faces and never two faces of one identity. The realised similarity
 //! distributions are printed.
+//!
+//! Also reported: clustering quality (pairwise precision/recall over all faces against the
+//! synthetic identities, how the big identities split), the index's recall against brute force
+//! and how many faces their own vector cannot find, whether `person photos` for a person with
+//! only 10 confirmed faces finds the same photos with the index as with the exact search, CPU
+//! time beside wall time (the machine may be shared), each phase's peak RSS (the peak mark is
+//! reset before each phase, so the breakdowns' own copies do not count) and the on-disk sizes.
+//! Lines marked "prototype" or "proposed" time code that lives only in this bench.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -271,6 +279,59 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (out, t.elapsed())
 }
 
+/// CPU time (user + system) of this process so far, in seconds: with other work on the machine,
+/// wall time alone overstates what a phase costs.
+fn cpu_now() -> f64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+fn timed_cpu<T>(f: impl FnOnce() -> T) -> (T, Duration, f64) {
+    let c = cpu_now();
+    let (out, d) = timed(f);
+    (out, d, cpu_now() - c)
+}
+
+/// Per-phase peak memory: freed heap is handed back (malloc_trim) and the kernel's peak-RSS mark
+/// reset (`/proc/self/clear_refs` = 5) before a phase; VmHWM after it is the phase's peak.
+struct Memory {
+    resettable: bool,
+    base: u64,
+    /// Largest phase peak so far (kB) and its phase.
+    max: (u64, String),
+    phases: Vec<(String, u64, u64)>,
+}
+
+impl Memory {
+    fn new() -> Memory {
+        Memory { resettable: true, base: 0, max: (0, String::new()), phases: Vec::new() }
+    }
+
+    fn start(&mut self) {
+        // SAFETY: malloc_trim only returns free heap pages to the system.
+        unsafe { libc::malloc_trim(0) };
+        self.resettable &= std::fs::write("/proc/self/clear_refs", "5").is_ok();
+        self.base = proc_status("VmRSS:");
+    }
+
+    /// Ends a phase; returns a note "peak X (+Y over the Z resident before)".
+    fn end(&mut self, phase: &str) -> String {
+        let peak = proc_status("VmHWM:");
+        self.phases.push((phase.to_string(), self.base, peak));
+        if peak > self.max.0 {
+            self.max = (peak, phase.to_string());
+        }
+        format!("peak RSS {} (+{} over {} before)", mib_kb(peak), mib_kb(peak.saturating_sub(self.base)), mib_kb(self.base))
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
@@ -348,6 +409,8 @@ struct Quality {
     linked: usize,
     multi_face_identities: usize,
     subject_split: Vec<usize>,
+    /// For identities 1 and 2 (1,500 and 1,200 faces from 20,000 faces on): how their faces split over persons.
+    big_splits: Vec<(u64, Vec<usize>)>,
 }
 
 /// Pairwise precision and recall over every face (not a sample: the contingency table is cheap).
@@ -369,8 +432,13 @@ fn quality(states: &[FaceState], ident_of: &HashMap<FaceId, u32>) -> Quality {
     let tp: f64 = cell.values().map(|&n| c2(n)).sum();
     let predicted: f64 = person_size.values().map(|&n| c2(n)).sum();
     let actual: f64 = ident_size.values().map(|&n| c2(n)).sum();
-    let mut subject_split: Vec<usize> = cell.iter().filter(|((_, i), _)| *i == 0).map(|(_, &n)| n as usize).collect();
-    subject_split.sort_unstable_by(|a, b| b.cmp(a));
+    let split = |ident: u32| {
+        let mut v: Vec<usize> = cell.iter().filter(|((_, i), _)| *i == ident).map(|(_, &n)| n as usize).collect();
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        v
+    };
+    let subject_split = split(0);
+    let big_splits = [1u32, 2].iter().filter(|i| ident_size.get(i).is_some_and(|&n| n >= 1000)).map(|&i| (ident_size[&i], split(i))).collect();
     Quality {
         precision: if predicted > 0.0 { tp / predicted } else { 1.0 },
         recall: if actual > 0.0 { tp / actual } else { 1.0 },
@@ -378,6 +446,7 @@ fn quality(states: &[FaceState], ident_of: &HashMap<FaceId, u32>) -> Quality {
         linked,
         multi_face_identities: ident_size.values().filter(|&&n| n >= 2).count(),
         subject_split,
+        big_splits,
     }
 }
 
@@ -436,7 +505,10 @@ fn growth(sizes: &[usize]) {
     let keys: &[(&str, &str)] = &[
         ("write_s", "write library (s)"),
         ("index_build_s", "build HNSW index (s)"),
+        ("index_recall", "index recall@32 vs exact"),
+        ("index_self_subject", "subject faces its own vector finds"),
         ("cluster_full_s", "cluster all, Full (s)"),
+        ("cluster_full_cpu_s", "  cpu time (s)"),
         ("cluster_neigh_seq_est_s", "  of which neighbour search, est. (s)"),
         ("cluster_apply_s", "  of which apply_links (s)"),
         ("precision", "pairwise precision"),
@@ -448,6 +520,7 @@ fn growth(sizes: &[usize]) {
         ("index_load_s", "FaceIndex::open, up to date (s)"),
         ("pp_index_s", "person photos, Index, median (s)"),
         ("pp_exact_s", "person photos, Exact, median (s)"),
+        ("pp_few_index_vs_exact", "10-face person: Index finds of Exact"),
         ("hwm_mib", "peak memory VmHWM (MiB)"),
         ("db_mib", "database on disk (MiB)"),
         ("index_mib", "index on disk (MiB)"),
@@ -469,7 +542,7 @@ fn growth(sizes: &[usize]) {
         // Growth exponent b in cost ∝ N^b between the smallest and largest size.
         let (first, last) = (&rows[0], &rows[rows.len() - 1]);
         match (first.1.get(*key), last.1.get(*key)) {
-            (Some(&a), Some(&b)) if a > 0.0 && b > 0.0 && !key.starts_with("precision") && !key.starts_with("recall") => {
+            (Some(&a), Some(&b)) if a > 0.0 && b > 0.0 && (key.ends_with("_s") || key.ends_with("_mib")) => {
                 println!("{:>12.2}", (b / a).ln() / (last.0 as f64 / first.0 as f64).ln())
             }
             _ => println!(),
@@ -500,6 +573,7 @@ fn run(n: usize) {
     let mut rep = Report { row: vec![("n".into(), n.to_string())] };
     println!("\n=== persons_scale: {n} faces, model {model} ({dim}-d), {} rayon threads ===", rayon::current_num_threads());
     println!("  library: {}", dir.display());
+    println!("  load average at start: {} (2 cores here are shared: compare wall with cpu)", load_average());
 
     // -- The synthetic world.
     let (mut world, t_gen) = timed(|| World::new(n, dim));
@@ -546,19 +620,30 @@ fn run(n: usize) {
         rep.line("different identities cosine (20k pairs)", String::new(), &quantiles(diff));
         // Nearest other identity of a few faces: the worst case a face meets in the index.
         let probe: Vec<usize> = (0..200).map(|_| rng.below(n)).collect();
-        let nearest_other: Vec<f32> = probe
-            .par_iter()
-            .map(|&a| {
-                let va = world.face_vector(a);
-                (0..n).filter(|&b| world.ident[b] != world.ident[a]).map(|b| dot(&va, &world.face_vector(b))).fold(-1.0, f32::max)
-            })
-            .collect();
+        let probe_vecs: Vec<Vec<f32>> = probe.iter().map(|&a| world.face_vector(a)).collect();
+        let nearest_other: Vec<f32> = (0..n)
+            .into_par_iter()
+            .fold(
+                || vec![-1f32; probe.len()],
+                |mut best, b| {
+                    let vb = world.face_vector(b);
+                    for (j, &a) in probe.iter().enumerate() {
+                        if world.ident[a] != world.ident[b] {
+                            best[j] = best[j].max(dot(&probe_vecs[j], &vb));
+                        }
+                    }
+                    best
+                },
+            )
+            .reduce(|| vec![-1f32; probe.len()], |a, b| a.iter().zip(&b).map(|(x, y)| x.max(*y)).collect());
         rep.line("nearest other-identity face (200 faces)", String::new(), &quantiles(nearest_other));
     }
     rep.line("generate", secs(t_gen), "");
 
     // -- Write the library in batches, as `facegate index` does.
     let mut library = Library::open(&dir, Access::Write).expect("open library");
+    let mut mem = Memory::new();
+    mem.start();
     let t = Instant::now();
     let mut written = 0;
     for chunk in (0..world.photos.len()).collect::<Vec<_>>().chunks(BATCH_PHOTOS) {
@@ -569,6 +654,7 @@ fn run(n: usize) {
     assert_eq!(written, n);
     rep.section("library");
     rep.key("write_s", "write_batch, all photos (1000 per batch)", secs(t_write), t_write.as_secs_f64(), "incl. making the records");
+    rep.line("", String::new(), &mem.end("write"));
 
     // Face ids follow insertion order: map them to identities, and check a few vectors.
     let states = library.store.face_states().unwrap();
@@ -583,9 +669,10 @@ fn run(n: usize) {
 
     // -- (1) Build the HNSW index.
     rep.section("(1) HNSW index");
-    let ((index, sync), t_index) = timed(|| FaceIndex::open(&library.index_dir(), &library.store, &model, dim, true).unwrap());
-    rep.key("index_build_s", "FaceIndex::open, build + save", secs(t_index), t_index.as_secs_f64(), &format!("{sync:?}"));
-    rep.line("VmHWM so far", mib_kb(proc_status("VmHWM:")), "");
+    mem.start();
+    let ((index, sync), t_index, c_index) = timed_cpu(|| FaceIndex::open(&library.index_dir(), &library.store, &model, dim, true).unwrap());
+    rep.key("index_build_s", "FaceIndex::open, build + save", secs(t_index), t_index.as_secs_f64(), &format!("{sync:?}; cpu {c_index:.1} s"));
+    rep.line("", String::new(), &mem.end("build index"));
     index_quality(&mut rep, &library, &index, &model, &faces_of[&0].iter().map(|&k| face_id_of[k]).collect::<Vec<_>>(), params.neighbours);
 
     // -- (2) Cluster everything.
@@ -613,9 +700,13 @@ fn run(n: usize) {
         drop((faces, vectors, near));
         parts = Some((plan, t_states + t_rej, t_vec, per_query * wanted.len() as u32, t_par, t_plan, per_query));
     }
-    let (outcome, t_cluster) = timed(|| cluster::run(&mut library, &index, Mode::Full, &params).unwrap());
-    rep.key("cluster_full_s", "cluster::run(Full), total", secs(t_cluster), t_cluster.as_secs_f64(), "target ≤ 60 s at 100k");
+    mem.start();
+    let (outcome, t_cluster, c_cluster) = timed_cpu(|| cluster::run(&mut library, &index, Mode::Full, &params).unwrap());
+    let note = mem.end("cluster Full");
+    rep.key("cluster_full_s", "cluster::run(Full), total", secs(t_cluster), t_cluster.as_secs_f64(), &format!("cpu {c_cluster:.1} s; target ≤ 60 s at 100k"));
+    rep.row.push(("cluster_full_cpu_s".into(), format!("{c_cluster:.4}")));
     rep.line("outcome", String::new(), &format!("{outcome:?}"));
+    rep.line("", String::new(), &note);
     if let Some((plan, t_states, t_vec, t_seq_est, t_par, t_plan, per_query)) = parts.take() {
         rep.line("  face_states + rejections", secs(t_states), "");
         rep.line("  face_vectors (one query per face)", secs(t_vec), "");
@@ -643,7 +734,10 @@ fn run(n: usize) {
     rep.line("faces linked", format!("{} / {n}", q.linked), "");
     rep.line("subject (1000 faces) split over persons", q.subject_split.len().to_string(),
         &format!("largest parts {:?}", &q.subject_split[..q.subject_split.len().min(6)]));
-    rep.line("VmHWM so far", mib_kb(proc_status("VmHWM:")), "");
+    for (size, parts) in &q.big_splits {
+        rep.line(&format!("a {size}-face identity split over persons"), parts.len().to_string(),
+            &format!("largest parts {:?}", &parts[..parts.len().min(6)]));
+    }
 
     // -- (3) Add 1,000 faces in new photos.
     rep.section("(3) add 1000 faces to the library");
@@ -663,10 +757,16 @@ fn run(n: usize) {
     };
     assert_eq!(states.len(), new_faces.end);
     rep.key("add_write_s", "write_batch (one batch)", secs(t_add_write), t_add_write.as_secs_f64(), &format!("{} photos", world.photos.len() - old_photos));
-    let ((index, sync), t_add_index) = timed(|| FaceIndex::open(&library.index_dir(), &library.store, &model, dim, true).unwrap());
-    rep.key("add_index_s", "FaceIndex::open (load + insert + save)", secs(t_add_index), t_add_index.as_secs_f64(), &format!("{sync:?}"));
-    let (outcome, t_add_cluster) = timed(|| cluster::run(&mut library, &index, Mode::Incremental, &params).unwrap());
-    rep.key("add_cluster_s", "cluster::run(Incremental)", secs(t_add_cluster), t_add_cluster.as_secs_f64(), &format!("{outcome:?}"));
+    mem.start();
+    let ((index, sync), t_add_index, c_add_index) = timed_cpu(|| FaceIndex::open(&library.index_dir(), &library.store, &model, dim, true).unwrap());
+    rep.key("add_index_s", "FaceIndex::open (load + insert + save)", secs(t_add_index), t_add_index.as_secs_f64(), &format!("{sync:?}; cpu {c_add_index:.2} s"));
+    let note = mem.end("add: index update");
+    rep.line("", String::new(), &note);
+    mem.start();
+    let (outcome, t_add_cluster, c_add_cluster) = timed_cpu(|| cluster::run(&mut library, &index, Mode::Incremental, &params).unwrap());
+    let note = mem.end("add: cluster Incremental");
+    rep.key("add_cluster_s", "cluster::run(Incremental)", secs(t_add_cluster), t_add_cluster.as_secs_f64(), &format!("cpu {c_add_cluster:.2} s; {outcome:?}"));
+    rep.line("", String::new(), &note);
     let t_add = t_add_index + t_add_cluster;
     rep.key("add_total_s", "index update + clustering", secs(t_add), t_add.as_secs_f64(), "target ≤ 5 s at 100k");
     {
@@ -700,10 +800,11 @@ fn run(n: usize) {
         rep.line("  of which unassigned_faces (all unlinked)", secs(t_unassigned), "");
     }
     drop(index);
+    mem.start();
     let ((index, sync), t_load) = timed(|| FaceIndex::open(&library.index_dir(), &library.store, &model, dim, true).unwrap());
     rep.key("index_load_s", "FaceIndex::open when up to date (load only)", secs(t_load), t_load.as_secs_f64(), &format!("{sync:?}, {} points", index.len()));
-    let hwm_before_pp = proc_status("VmHWM:");
-    rep.line("VmHWM so far", mib_kb(hwm_before_pp), "");
+    rep.line("", String::new(), &mem.end("index load"));
+    drop(index); // person_photos loads its own, as the command does
 
     // -- (4) `person photos` for the person holding the subject's 1,000 faces.
     rep.section("(4) person photos: 1000 confirmed faces");
@@ -727,29 +828,33 @@ fn run(n: usize) {
     for (method, key) in [(Method::Index, "pp_index_s"), (Method::Exact, "pp_exact_s")] {
         let mut times = Vec::new();
         let mut last = None;
+        mem.start();
         let started = Instant::now();
+        let cpu_start = cpu_now();
         while times.len() < PHOTO_RUNS && (times.len() < 1 || started.elapsed() < RUN_BUDGET) {
             let (out, t) = timed(|| query::person_photos(&library, &manifest, person, threshold, method).unwrap());
             times.push(t);
             last = Some(out);
         }
+        let note = mem.end(&format!("person photos {method:?}"));
         let out = last.unwrap();
         let wrong = out.suggestions.iter().filter(|p| ident_of.get(&p.face_id) != Some(&0)).count();
         let runs = times.len();
+        let cpu_per_run = (cpu_now() - cpu_start) / runs as f64;
         let (lo, hi) = (*times.iter().min().unwrap(), *times.iter().max().unwrap());
         let m = median(times);
         rep.key(key, &format!("person_photos, Method::{method:?} (median)"), ms(m), m.as_secs_f64(), &format!(
-            "{runs} runs, {}–{}; {} confirmed photos, {} suggestions ({} not the subject); target ≤ 100 ms",
-            ms(lo), ms(hi), out.confirmed.len(), out.suggestions.len(), wrong
+            "{runs} runs, {}–{}, cpu {:.0} ms/run; {} confirmed photos, {} suggestions ({} not the subject); target ≤ 100 ms",
+            ms(lo), ms(hi), cpu_per_run * 1e3, out.confirmed.len(), out.suggestions.len(), wrong
         ));
+        rep.line("", String::new(), &note);
     }
-    rep.line("VmHWM after person photos", mib_kb(proc_status("VmHWM:")), &format!("(was {} before)", mib_kb(hwm_before_pp)));
     if breakdown {
         // The parts of person_photos, timed one by one with the same store calls.
         let (linked, t_pf) = timed(|| library.store.person_faces(person).unwrap());
         let ids: Vec<FaceId> = linked.iter().map(|f| f.face_id).collect();
         let (queries, t_fv) = timed(|| library.store.face_vectors(&ids).unwrap());
-        let ((_, _), t_open) = timed(|| FaceIndex::open(&library.index_dir(), &library.store, &model, dim, true).unwrap());
+        let ((index, _), t_open) = timed(|| FaceIndex::open(&library.index_dir(), &library.store, &model, dim, true).unwrap());
         let mut hits_total = 0;
         let mut candidates: HashSet<FaceId> = HashSet::new();
         let (_, t_within) = timed(|| {
@@ -781,17 +886,27 @@ fn run(n: usize) {
             found
         });
         rep.line("  Exact: embeddings_after (all vectors)", ms(t_pool), &format!("{} vectors", pool.len()));
-        rep.line("  Exact: 1000 × all dot products", ms(t_dots), &format!("{} faces match", exact_hits.len()));
+        rep.line("  Exact: 1000 × all dot products", ms(t_dots), &format!("{} faces match; as person_photos does it: one pass over all vectors per query", exact_hits.len()));
         // Prototype of a faster exact search (not in src/): the pool as one contiguous matrix,
         // the query faces grouped round 16 farthest-first representatives; a pool vector v can only
         // match a query q of group g when dot(rep_g, v) + radius_g ≥ threshold (unit v, triangle
         // inequality), so only those groups are checked face by face.
         let flat: Vec<f32> = pool.iter().flat_map(|(_, v)| v.iter().copied()).collect();
         let (proto_hits, t_proto) = timed(|| grouped_exact(&queries, &pool, &flat, dim, threshold, 16));
-        rep.line("  prototype: grouped exact search", ms(t_proto), &format!(
+        // Brute force with the loops swapped: each stored vector is read once and compared with
+        // every query (the queries stay in cache), instead of one pass over all vectors per query.
+        let (_, t_flat8) = timed(|| {
+            let n: usize = flat
+                .par_chunks(dim * 1024)
+                .map(|block| block.chunks_exact(dim).filter(|v| queries.iter().any(|(_, q)| dot8(q, v) >= threshold)).count())
+                .sum();
+            std::hint::black_box(n)
+        });
+        rep.line("  prototype: grouped exact search, 8-lane dot", ms(t_proto), &format!(
             "{} faces match ({}), pool already in memory",
             proto_hits.len(), if proto_hits == exact_hits { "same as exact" } else { "DIFFERS from exact" }
         ));
+        rep.line("  prototype: brute force, vectors outer, 8-lane dot", ms(t_flat8), "contiguous matrix, rayon; no grouping");
         let reps = farthest_first(&queries, 16);
         let (_, t_rep) = timed(|| {
             for &r in &reps {
@@ -800,17 +915,51 @@ fn run(n: usize) {
         });
         rep.line("  prototype: within() × 16 representatives", ms(t_rep), "HNSW, approximate");
     }
-    drop(index);
+
+    // -- (4b) A person confirmed on only a few faces: does `person photos` find the others?
+    let faces_now = world.faces_of(); // the added faces joined some identities
+    let (&big_ident, big) = faces_now.iter().filter(|(i, _)| **i != 0).max_by_key(|(i, f)| (f.len(), std::cmp::Reverse(**i))).unwrap();
+    rep.section(&format!("(4b) person photos: a new person with 10 confirmed faces of a {}-face identity", big.len()));
+    let few: Vec<FaceId> = big.iter().step_by(big.len() / 10).take(10).map(|&k| face_id_of[k]).collect();
+    let few_person = library.store.add_person(Some("ten faces"), None, false).unwrap();
+    library.store.move_faces(&few, few_person).unwrap();
+    let mut found = Vec::new();
+    for method in [Method::Index, Method::Exact] {
+        let (out, t) = timed(|| query::person_photos(&library, &manifest, few_person, threshold, method).unwrap());
+        let right = out.suggestions.iter().filter(|p| ident_of.get(&p.face_id) == Some(&big_ident)).count();
+        found.push(right);
+        rep.line(&format!("person_photos, Method::{method:?}"), ms(t), &format!(
+            "{} suggestions: {right} of the identity's other {} faces, {} of other identities",
+            out.suggestions.len(), big.len() - few.len(), out.suggestions.len() - right
+        ));
+    }
+    let share = found[0] as f64 / found[1].max(1) as f64;
+    rep.key("pp_few_index_vs_exact", "  Index finds, of what Exact finds", format!("{:.1}%", 100.0 * share), share,
+        "the rest sit in faces no HNSW search reaches");
 
     // -- (5) Memory and disk.
     rep.section("(5) memory and disk");
-    let hwm = proc_status("VmHWM:");
-    rep.key("hwm_mib", "peak memory (VmHWM, whole bench process)", mib_kb(hwm), hwm as f64 / 1024.0, "includes the bench's own data");
+    if mem.resettable {
+        for (phase, base, peak) in &mem.phases {
+            rep.line(&format!("peak RSS: {phase}"), mib_kb(*peak), &format!("+{} over {} before", mib_kb(peak.saturating_sub(*base)), mib_kb(*base)));
+        }
+        let (hwm, phase) = mem.max.clone();
+        rep.key("hwm_mib", "peak memory, largest phase peak", mib_kb(hwm), hwm as f64 / 1024.0, &format!(
+            "in {phase}; RSS of the whole bench process (its own data is a few MiB; the breakdowns are outside the phases)"
+        ));
+    } else {
+        let hwm = proc_status("VmHWM:");
+        rep.key("hwm_mib", "peak memory (VmHWM, whole process)", mib_kb(hwm), hwm as f64 / 1024.0,
+            "cannot reset the peak here: includes the breakdowns' own copies");
+    }
     rep.line("resident now (VmRSS)", mib_kb(proc_status("VmRSS:")), "");
     let db: u64 = ["library.db", "library.db-wal", "library.db-shm"].iter().map(|f| dir_size(&dir.join(f))).sum();
     let idx = dir_size(&library.index_dir());
     rep.key("db_mib", "database (library.db + -wal + -shm)", mib(db), db as f64 / 1048576.0, &format!("{} faces", new_faces.end));
     rep.key("index_mib", "index folder (graph + data)", mib(idx), idx as f64 / 1048576.0, "");
+    rep.line("load average at end", load_average(), "");
+    rep.section("extra: distance kernel");
+    dot_kernels(&mut rep, dim);
     let row: Vec<String> = rep.row.iter().map(|(k, v)| format!("{k}={v}")).collect();
     println!("@row {}", row.join(" "));
 }
@@ -849,8 +998,8 @@ fn grouped_exact(
     for (j, v) in flat.chunks_exact(dim).enumerate() {
         let id = pool[j].0;
         let hit = reps.iter().enumerate().any(|(g, &r)| {
-            dot(&queries[r].1, v) + radius[g] >= threshold
-                && groups[g].iter().any(|&i| queries[i].0 != id && dot(&queries[i].1, v) >= threshold)
+            dot8(&queries[r].1, v) + radius[g] >= threshold
+                && groups[g].iter().any(|&i| queries[i].0 != id && dot8(&queries[i].1, v) >= threshold)
         });
         // A query face matching only itself is not a match (as in person_photos).
         if hit {
@@ -894,4 +1043,44 @@ fn index_quality(rep: &mut Report, library: &Library, index: &FaceIndex, model: 
     rep.line(&format!("own face in nearest(own vector, {k})"), format!("{r} / {}", random.len()), "random faces");
     rep.key("index_self_subject", "  same, the subject's 1000 faces", format!("{s} / {}", subject.len()), s as f64 / subject.len() as f64,
         "a dense identity: its faces crowd each other's neighbour lists");
+    // A face its own vector misses even with a wide search is unreachable in the graph.
+    let missed: Vec<FaceId> = subject.iter().copied().filter(|id| !index.nearest(vectors[id], k).iter().any(|(g, _)| g == id)).collect();
+    let wide = missed.par_iter().filter(|id| index.nearest(vectors[id], 2048).iter().any(|(g, _)| g == *id)).count();
+    rep.line("  of those missed, found with k = 2048 (ef 4096)", format!("{wide} / {}", missed.len()), "the rest no search reaches");
+}
+
+/// `ann::dot` (what the index's distance and the exact searches use) against the same dot
+/// product written with eight independent accumulators, which the compiler vectorises.
+fn dot_kernels(rep: &mut Report, dim: usize) {
+    let mut rng = Rng::new(SEED ^ 0xD07);
+    let vs: Vec<Vec<f32>> = (0..4096).map(|_| (0..dim).map(|_| rng.gauss() as f32).collect()).collect();
+    let rounds = 400;
+    let run = |f: &dyn Fn(&[f32], &[f32]) -> f32| {
+        let t = Instant::now();
+        let mut acc = 0.0;
+        for r in 0..rounds {
+            let q = &vs[r % vs.len()];
+            for v in &vs {
+                acc += f(std::hint::black_box(q), v);
+            }
+        }
+        std::hint::black_box(acc);
+        t.elapsed().as_secs_f64() * 1e9 / (rounds * vs.len()) as f64
+    };
+    let a = run(&|x, y| dot(x, y));
+    let b = run(&|x, y| dot8(x, y));
+    rep.key("dot_ns", &format!("ann::dot, {dim}-d"), format!("{a:.1} ns"), a, "one sequential f32 sum: not vectorised");
+    rep.key("dot8_ns", "8-accumulator dot (proposed)", format!("{b:.1} ns"), b, &format!("{:.1}× faster", a / b));
+}
+
+fn dot8(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
