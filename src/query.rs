@@ -64,13 +64,11 @@ pub enum Method {
 pub fn photos_of(library: &Library, manifest: &Manifest, query: &[f32], threshold: f32, method: Method) -> Result<Vec<Match>> {
     let model = &manifest.embedder.model.id;
     let hits: Vec<(FaceId, f32)> = match method {
-        Method::Exact => library
-            .store
-            .embeddings_after(model, FaceId(0))?
-            .into_iter()
-            .map(|(id, v)| (id, dot(query, &v)))
-            .filter(|(_, s)| *s >= threshold)
-            .collect(),
+        Method::Exact => {
+            use rayon::prelude::*;
+            let pool = library.store.embeddings_after(model, FaceId(0))?;
+            pool.par_iter().map(|(id, v)| (*id, dot(query, v))).filter(|(_, s)| *s >= threshold).collect()
+        }
         Method::Index => {
             let (index, _) = FaceIndex::open(&library.index_dir(), &library.store, model, manifest.embedder.dim, library.is_writable())?;
             index.within(query, threshold)
@@ -157,7 +155,10 @@ pub fn person_photos(
     for (qid, q) in &queries {
         let hits: Vec<(FaceId, f32)> = match (&index, &exact_pool) {
             (Some(index), _) => index.within(q, threshold),
-            (None, Some(pool)) => pool.iter().map(|(id, v)| (*id, dot(q, v))).filter(|h| h.1 >= threshold).collect(),
+            (None, Some(pool)) => {
+                use rayon::prelude::*;
+                pool.par_iter().map(|(id, v)| (*id, dot(q, v))).filter(|h| h.1 >= threshold).collect()
+            }
             (None, None) => unreachable!("one search method is set"),
         };
         for (id, s) in hits {

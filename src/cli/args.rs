@@ -329,7 +329,8 @@ pub enum PersonCommand {
         /// Minimum cosine similarity for search matches (default: models.toml match_threshold).
         #[arg(long)]
         threshold: Option<f32>,
-        #[arg(long, value_enum, default_value_t = Method::Index)]
+        /// exact (complete; the default) or index (approximate).
+        #[arg(long, value_enum, default_value_t = Method::Exact)]
         method: Method,
     },
 }
@@ -394,8 +395,9 @@ pub struct SearchArgs {
     #[arg(long)]
     pub threshold: Option<f32>,
 
-    /// index: the HNSW index (fast, approximate); exact: compare with every stored face.
-    #[arg(long, value_enum, default_value_t = Method::Index)]
+    /// exact: compare with every stored face (complete; the default); index: the HNSW index
+    /// (faster on very large libraries, but it can miss faces of people with many photos).
+    #[arg(long, value_enum, default_value_t = Method::Exact)]
     pub method: Method,
 
     /// Link the query face to this person (confirmed). A query photo not yet in the library is

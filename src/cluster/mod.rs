@@ -190,14 +190,14 @@ pub fn run(library: &mut crate::library::Library, index: &crate::ann::FaceIndex,
         .filter(|f| (f.person.is_none() && f.face > after) || (scope.review_suggestions && f.link == Some(Link::Suggested)))
         .map(|f| f.face)
         .collect();
-    let vectors: HashMap<FaceId, Vec<f32>> = store.face_vectors(&wanted)?.into_iter().collect();
-    let plan = plan(
-        &faces,
-        &rejections,
-        |f| vectors.get(&f).map(|v| index.nearest(v, params.neighbours)).unwrap_or_default(),
-        params,
-        scope,
-    );
+    // Every neighbour list the plan can ask for, searched in parallel up front (the plan itself
+    // stays sequential, in face-id order).
+    use rayon::prelude::*;
+    let vectors = store.face_vectors(&wanted)?;
+    let near: HashMap<FaceId, Vec<(FaceId, f32)>> =
+        vectors.par_iter().map(|(f, v)| (*f, index.nearest(v, params.neighbours))).collect();
+    drop(vectors);
+    let plan = plan(&faces, &rejections, |f| near.get(&f).cloned().unwrap_or_default(), params, scope);
     store.apply_links(plan.new_persons, &plan.links)?;
     if let Some(last) = faces.last() {
         store.set_meta(WATERMARK, &last.face.0.to_string())?;
