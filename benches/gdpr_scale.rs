@@ -753,15 +753,6 @@ impl Distance<f32> for Dot8Cosine {
 /// Same rule as src/store/audit.rs `entry_hash` (replicated: it is private there). The bench
 /// fills the chain with it; `audit_verify` accepting the whole chain proves the copy right.
 #[allow(clippy::too_many_arguments)]
-fn entry_hash(prev: &str, id: i64, at: &str, actor: &str, command: &str, subjects: &str, outcome: &str, detail: Option<&str>) -> String {
-    let mut h = Sha256::new();
-    for part in [prev, &id.to_string(), at, actor, command, subjects, outcome, detail.unwrap_or("\u{0}")] {
-        h.update((part.len() as u64).to_le_bytes());
-        h.update(part.as_bytes());
-    }
-    hex(&h.finalize())
-}
-
 fn audit(ctx: &mut Ctx) {
     let n = if ctx.quick { 100_000 } else { 1_000_000 };
     let api_n = if ctx.quick { 300 } else { 1_000 };
@@ -808,7 +799,7 @@ fn audit(ctx: &mut Ctx) {
                     let (actor, command) = (actors[rng.below(actors.len())], commands[rng.below(commands.len())]);
                     let outcome = format!("{} of {} allowed", rng.below(3), 3);
                     let detail = (rng.below(2) == 0).then_some("web");
-                    let hash = entry_hash(&prev, id, &at, actor, command, &subjects, &outcome, detail);
+                    let hash = facegate::store::entry_hash(&prev, id, &at, actor, command, &subjects, &outcome, detail);
                     stmt.execute(rusqlite::params![id, at, actor, command, subjects, outcome, detail, prev, hash]).unwrap();
                     prev = hash;
                 }
@@ -847,7 +838,7 @@ fn audit(ctx: &mut Ctx) {
     let (_, t_hash) = timed(|| {
         let mut prev = "0".repeat(64);
         for i in 0..n as i64 {
-            prev = entry_hash(&prev, i, "2024-01-01T00:00:00Z", "alice", "check web", "[\"photo:12345\"]", "1 of 3 allowed", Some("web"));
+            prev = facegate::store::entry_hash(&prev, i, "2024-01-01T00:00:00Z", "alice", "check web", "[\"photo:12345\"]", "1 of 3 allowed", Some("web"));
         }
         prev
     });

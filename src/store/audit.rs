@@ -36,7 +36,9 @@ pub struct Verification {
     pub first_bad: Option<(i64, String)>,
 }
 
-fn entry_hash(prev: &str, id: i64, at: &str, actor: &str, command: &str, subjects: &str, outcome: &str, detail: Option<&str>) -> String {
+/// The chain rule: an entry's hash over the previous hash and each field, length-prefixed.
+#[allow(clippy::too_many_arguments)]
+pub fn entry_hash(prev: &str, id: i64, at: &str, actor: &str, command: &str, subjects: &str, outcome: &str, detail: Option<&str>) -> String {
     let mut h = Sha256::new();
     for part in [prev, &id.to_string(), at, actor, command, subjects, outcome, detail.unwrap_or("\u{0}")] {
         h.update((part.len() as u64).to_le_bytes());

@@ -17,7 +17,7 @@ mod erasure;
 mod persons;
 mod schema;
 
-pub use audit::{AuditEntry, Verification};
+pub use audit::{entry_hash, AuditEntry, Verification};
 pub use erasure::{Erased, ErasurePlan};
 pub use consent::{ConsentRow, GateFace, GatePhoto, NewGrant, Project, Purpose, RevocationRow, Usage};
 pub use persons::{FaceState, Link, LinkedBy, NewLink, Person, PersonFace, PersonId, PersonRef};
