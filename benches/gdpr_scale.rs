@@ -33,7 +33,7 @@ use hnsw_rs::prelude::*;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use facegate::ann::{dot, FaceIndex};
+use facegate::ann::{dot, FaceIndex, UnitCosine};
 use facegate::consent::{self, Gate, Use};
 use facegate::gdpr::erase::{self, Files, Options};
 use facegate::library::{Access, Library, DB_FILE};
@@ -634,9 +634,9 @@ fn erasure(ctx: &mut Ctx) {
     line("    dot products (1000 queries × all)", secs(t_dots), &format!("{:.1} ns each, {hits} hits", t_dots.as_secs_f64() * 1e9 / (queries.len() * pool.len()) as f64));
     let (_, t_states) = timed(|| library.store.face_states().unwrap());
     line("    face_states (every face)", secs(t_states), "");
-    // Prototype (not in src/): the same scan with an 8-accumulator dot, queries over rayon.
-    let (hits8, t_dots8) = timed(|| queries.par_iter().map(|(_, q)| pool.iter().filter(|(_, v)| dot8(q, v) >= threshold).count()).sum::<usize>());
-    line("    prototype: dot8 + rayon over queries", secs(t_dots8), &format!("{hits8} hits ({}), {:.1}× faster",
+    // Prototype (not in src/): the same scan with the queries over rayon.
+    let (hits8, t_dots8) = timed(|| queries.par_iter().map(|(_, q)| pool.iter().filter(|(_, v)| dot(q, v) >= threshold).count()).sum::<usize>());
+    line("    prototype: rayon over queries", secs(t_dots8), &format!("{hits8} hits ({}), {:.1}× faster",
         if hits8 == hits { "same" } else { "DIFFERENT" }, t_dots.as_secs_f64() / t_dots8.as_secs_f64()));
     drop(pool);
     let (_, t_loop) = timed(|| {
@@ -677,8 +677,8 @@ fn erasure(ctx: &mut Ctx) {
         FaceIndex::open(&library.index_dir(), &library.store, &ctx.model, ctx.dim, true).unwrap().0
     });
     line("execute: index rebuild (FaceIndex::open)", secs(t_rebuild), &format!("cpu {c_rebuild:.1} s; {} points", index.len()));
-    // Prototypes (not in src/): the same build with the 8-accumulator dot as the distance, at
-    // ef_construction 200 (as src/) and the values in FACEGATE_BENCH_PROTO_EFC (e.g. "200,100");
+    // Prototypes (not in src/): the same build (same distance) at other ef_construction values,
+    // from FACEGATE_BENCH_PROTO_EFC (e.g. "200,100");
     // recall@10 against brute force on 200 stored vectors (search ef 64, as FaceIndex::nearest).
     let efcs: Vec<usize> = std::env::var("FACEGATE_BENCH_PROTO_EFC").unwrap_or_else(|_| "200".into()).split(',').filter_map(|x| x.trim().parse().ok()).collect();
     if std::env::var("FACEGATE_BENCH_PROTO").map_or(true, |v| v != "0") {
@@ -701,13 +701,13 @@ fn erasure(ctx: &mut Ctx) {
         line("  recall@10 of the rebuilt index", format!("{r:.4}"), "200 queries vs brute force");
         for efc in efcs {
             let (hnsw, t_proto, c_proto) = timed_cpu(|| {
-                let hnsw = Hnsw::<f32, Dot8Cosine>::new(16, data.len().max(1024), 16, efc, Dot8Cosine);
+                let hnsw = Hnsw::<f32, UnitCosine>::new(16, data.len().max(1024), 16, efc, UnitCosine);
                 let slice: Vec<(&[f32], usize)> = data.iter().map(|(id, v)| (v.as_slice(), id.0 as usize)).collect();
                 hnsw.parallel_insert_slice(&slice);
                 hnsw
             });
             let r = recall(&|q| hnsw.search(q, 10, 64).iter().map(|n| n.d_id).collect());
-            line(&format!("  prototype: dot8 distance, ef_construction {efc}"), secs(t_proto), &format!(
+            line(&format!("  prototype: ef_construction {efc}"), secs(t_proto), &format!(
                 "cpu {c_proto:.1} s (no save), {:.1}× less cpu than src/; recall@10 {r:.4}", c_rebuild / c_proto));
         }
     }
@@ -725,34 +725,9 @@ fn erasure(ctx: &mut Ctx) {
         &format!("(plan {:.1} s, execute {:.1} s; biggest part: {big} {:.1} s)", t_plan.as_secs_f64(), t_exec.as_secs_f64(), tb.as_secs_f64()));
 }
 
-/// `ann::dot` with eight independent accumulators, which the compiler vectorises.
-fn dot8(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-#[derive(Clone, Copy, Default)]
-struct Dot8Cosine;
-
-impl Distance<f32> for Dot8Cosine {
-    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
-        (1.0 - dot8(a, b)).max(0.0)
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // (4) audit verify over N entries.
 
-/// Same rule as src/store/audit.rs `entry_hash` (replicated: it is private there). The bench
-/// fills the chain with it; `audit_verify` accepting the whole chain proves the copy right.
-#[allow(clippy::too_many_arguments)]
 fn audit(ctx: &mut Ctx) {
     let n = if ctx.quick { 100_000 } else { 1_000_000 };
     let api_n = if ctx.quick { 300 } else { 1_000 };
