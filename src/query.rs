@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::ann::{dot, FaceIndex};
+use crate::ann::{self, FaceIndex, Query};
 use crate::error::{Error, Result};
 use crate::library::Library;
 use crate::photo;
@@ -59,21 +59,30 @@ pub enum Method {
     Exact,
 }
 
+/// Every stored face whose best similarity to the queries (a query face not counting as its own
+/// match) is at least `threshold`, with that similarity.
+fn matching(library: &Library, manifest: &Manifest, queries: &[Query], threshold: f32, method: Method) -> Result<Vec<(FaceId, f32)>> {
+    let (model, dim) = (&manifest.embedder.model.id, manifest.embedder.dim);
+    match method {
+        Method::Exact => Ok(ann::exact_vectors(&library.index_dir(), &library.store, model, dim)?.matches(queries, threshold)),
+        Method::Index => {
+            let (index, _) = FaceIndex::open(&library.index_dir(), &library.store, model, dim, library.is_writable())?;
+            let mut best: HashMap<FaceId, f32> = HashMap::new();
+            for q in queries {
+                for (id, s) in index.within(q.vector, threshold).into_iter().filter(|h| Some(h.0) != q.face) {
+                    let e = best.entry(id).or_insert(s);
+                    *e = e.max(s);
+                }
+            }
+            Ok(best.into_iter().collect())
+        }
+    }
+}
+
 /// Every photo with a face at cosine similarity ≥ `threshold` to `query` (a unit vector), best
 /// first; one entry per photo.
 pub fn photos_of(library: &Library, manifest: &Manifest, query: &[f32], threshold: f32, method: Method) -> Result<Vec<Match>> {
-    let model = &manifest.embedder.model.id;
-    let hits: Vec<(FaceId, f32)> = match method {
-        Method::Exact => {
-            use rayon::prelude::*;
-            let pool = library.store.embeddings_after(model, FaceId(0))?;
-            pool.par_iter().map(|(id, v)| (*id, dot(query, v))).filter(|(_, s)| *s >= threshold).collect()
-        }
-        Method::Index => {
-            let (index, _) = FaceIndex::open(&library.index_dir(), &library.store, model, manifest.embedder.dim, library.is_writable())?;
-            index.within(query, threshold)
-        }
-    };
+    let hits = matching(library, manifest, &[Query { face: None, vector: query }], threshold, method)?;
     let similarity: HashMap<FaceId, f32> = hits.iter().copied().collect();
     let ids: Vec<FaceId> = hits.iter().map(|h| h.0).collect();
     let mut best: HashMap<PhotoId, Match> = HashMap::new();
@@ -140,37 +149,15 @@ pub fn person_photos(
     let confirmed: Vec<FaceId> = linked.iter().filter(|f| f.link == Link::Confirmed).map(|f| f.face_id).collect();
     let basis_faces: Vec<FaceId> =
         if confirmed.is_empty() { linked.iter().map(|f| f.face_id).collect() } else { confirmed.clone() };
-    let queries = store.face_vectors(&basis_faces)?;
-
+    let vectors = store.face_vectors(&basis_faces)?;
+    let queries: Vec<Query> = vectors.iter().map(|(id, v)| Query { face: Some(*id), vector: v }).collect();
     // Best similarity per face over all queries, a face not counting as its own match.
-    let mut best: HashMap<FaceId, f32> = HashMap::new();
-    let mut exact_pool = None;
-    let index = match method {
-        Method::Index => Some(FaceIndex::open(&library.index_dir(), store, &manifest.embedder.model.id, manifest.embedder.dim, library.is_writable())?.0),
-        Method::Exact => {
-            exact_pool = Some(store.embeddings_after(&manifest.embedder.model.id, FaceId(0))?);
-            None
-        }
-    };
-    for (qid, q) in &queries {
-        let hits: Vec<(FaceId, f32)> = match (&index, &exact_pool) {
-            (Some(index), _) => index.within(q, threshold),
-            (None, Some(pool)) => {
-                use rayon::prelude::*;
-                pool.par_iter().map(|(id, v)| (*id, dot(q, v))).filter(|h| h.1 >= threshold).collect()
-            }
-            (None, None) => unreachable!("one search method is set"),
-        };
-        for (id, s) in hits {
-            if id != *qid {
-                let e = best.entry(id).or_insert(s);
-                *e = e.max(s);
-            }
-        }
-    }
+    let best: HashMap<FaceId, f32> = matching(library, manifest, &queries, threshold, method)?.into_iter().collect();
 
-    let states: HashMap<FaceId, crate::store::FaceState> = store.face_states()?.into_iter().map(|f| (f.face, f)).collect();
-    let rejected = store.rejections()?;
+    let linked_ids: std::collections::HashSet<FaceId> = linked.iter().map(|f| f.face_id).collect();
+    let hit_ids: Vec<FaceId> = best.keys().copied().filter(|id| !linked_ids.contains(id)).collect();
+    let states: HashMap<FaceId, crate::store::FaceState> = store.face_states_of(&hit_ids)?.into_iter().map(|f| (f.face, f)).collect();
+    let rejected: std::collections::HashSet<FaceId> = store.rejected_faces(person)?;
     let mut confirmed_photos: HashMap<PhotoId, PersonPhoto> = HashMap::new();
     for f in linked.iter().filter(|f| f.link == Link::Confirmed) {
         let entry = PersonPhoto {
@@ -189,12 +176,13 @@ pub fn person_photos(
         .filter(|f| f.link == Link::Suggested)
         .map(|f| (f.face_id, best.get(&f.face_id).copied().or(f.similarity), "suggested"))
         .collect();
-    let linked_ids: std::collections::HashSet<FaceId> = linked.iter().map(|f| f.face_id).collect();
-    candidates.extend(best.iter().filter(|(id, _)| !linked_ids.contains(id)).map(|(id, s)| (*id, Some(*s), "search")));
-    candidates.retain(|(id, _, _)| {
-        let state = states.get(id);
-        let confirmed_elsewhere = state.is_some_and(|s| s.link == Some(Link::Confirmed) && s.person != Some(person));
-        state.is_some() && !confirmed_elsewhere && !rejected.contains(&(*id, person))
+    candidates.extend(hit_ids.iter().map(|id| (*id, Some(best[id]), "search")));
+    // Linked suggestions are this person's; a search hit counts unless it is gone, confirmed
+    // for someone else, or rejected for this person.
+    candidates.retain(|(id, _, basis)| {
+        let alive = *basis == "suggested" || states.contains_key(id);
+        let confirmed_elsewhere = states.get(id).is_some_and(|s| s.link == Some(Link::Confirmed) && s.person != Some(person));
+        alive && !confirmed_elsewhere && !rejected.contains(id)
     });
     let ids: Vec<FaceId> = candidates.iter().map(|c| c.0).collect();
     let rows: HashMap<FaceId, crate::store::FaceRow> = store.faces(&ids)?.into_iter().map(|r| (r.face_id, r)).collect();

@@ -1,14 +1,22 @@
-//! The approximate-nearest-neighbour index over face embeddings (HNSW, `hnsw_rs`), keyed by face
-//! id. SQLite stays the source of truth: the index is a cache persisted beside it, brought up to
-//! date on open (new faces inserted; rebuilt from SQLite when missing, unreadable, built for
-//! another model, or when too many of its entries are dead). Dead entries (faces deleted since
-//! the build) need no tombstone list: every hit is looked up in SQLite and ids that are gone drop
-//! out there, and face ids are never reused.
+//! The face index beside the SQLite library, keyed by face id: an HNSW graph (`hnsw_rs`) for
+//! approximate neighbours (clustering), and every vector in one matrix ([`Vectors`]) for exact
+//! searches (search, `person photos`, erasure). SQLite stays the source of truth: both are a
+//! cache, brought up to date on open (new faces added; rebuilt from SQLite when missing,
+//! unreadable, made for another model or library, or when too many entries are dead). Dead
+//! entries (faces deleted since) are harmless to searches, since every hit is looked up in SQLite
+//! and face ids are never reused; a writer removes them from the files at once with
+//! [`compact`] (an erasure must leave no vector behind).
 //!
-//! Files: `index/meta.json` names the current `faces-<n>.hnsw.{graph,data}` pair; a new pair is
+//! Files: `index/meta.json` names the current generation `faces-<n>`, whose files are
+//! `faces-<n>.hnsw.graph`, `faces-<n>.hnsw.data` and `faces-<n>.vectors`; a new generation is
 //! written under a new name and the meta file is swapped atomically, so a crash leaves the old
-//! index or the new one, never a mix. The data file holds raw embeddings (biometric data).
+//! index or the new one, never a mix. Then every other file in the folder is deleted. The data
+//! and vector files hold raw embeddings (biometric data).
 
+mod compact;
+mod vectors;
+
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use hnsw_rs::prelude::*;
@@ -16,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::store::{FaceId, Store};
+pub use vectors::{Query, Vectors};
 
 /// Cosine distance for unit vectors, `max(0, 1 − a·b)`; the clamp keeps hnsw_rs's non-negative
 /// assertion happy on rounding.
@@ -28,13 +37,36 @@ impl Distance<f32> for UnitCosine {
     }
 }
 
+/// The dot product of two vectors of equal length: 256-bit AVX2 with FMA where the CPU has it
+/// (detected once), else what the compiler makes of [`dot_lanes`] for the baseline target.
+#[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight independent partial sums: the compiler vectorises this (one sequential f32 sum it cannot).
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has the features `dot_avx2` is compiled for.
+            return unsafe { dot_avx2(a, b) };
+        }
+    }
+    dot_lanes(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_lanes(a, b)
+}
+
+/// Thirty-two independent partial sums, so the compiler can keep several vector registers busy
+/// (one running sum it may not reorder, and cannot vectorise).
+#[inline(always)]
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 32;
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
     for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
+        for i in 0..LANES {
             acc[i] += x[i] * y[i];
         }
     }
@@ -45,7 +77,8 @@ const META: &str = "meta.json";
 const MAX_CONNECTIONS: usize = 16;
 const EF_CONSTRUCTION: usize = 200;
 const MAX_LAYER: usize = 16;
-/// Rebuild when more than this share of indexed entries are dead.
+/// Build anew (rather than compact) when more than this share of indexed entries are dead: many
+/// local repairs in a row would wear the graph down.
 const MAX_DEAD_SHARE: f64 = 0.2;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -55,10 +88,25 @@ struct Meta {
     dim: usize,
     num_points: usize,
     max_face_id: i64,
+    /// The library's id (`Store::library_id`); older index files without it are rebuilt.
+    #[serde(default)]
+    library: Option<String>,
+}
+
+impl Meta {
+    /// Whether the files it names were made for this library, model and dimension.
+    fn fits(&self, library: &str, model: &str, dim: usize) -> bool {
+        self.model == model && self.dim == dim && self.library.as_deref() == Some(library)
+    }
+
+    fn vectors_path(&self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}.vectors", self.basename))
+    }
 }
 
 pub struct FaceIndex {
     hnsw: Hnsw<'static, f32, UnitCosine>,
+    vectors: Vectors,
     meta: Meta,
 }
 
@@ -67,45 +115,57 @@ pub struct FaceIndex {
 pub enum Sync {
     UpToDate,
     Extended { added: usize },
+    /// Dead entries were removed from the files (and new faces added).
+    Compacted { removed: usize, added: usize },
     Rebuilt { points: usize },
 }
 
 impl FaceIndex {
     /// Loads the index in `dir` and brings it up to date with `store`'s embeddings of `model`;
-    /// writes the updated index back when `persist` (the caller holds the library's lock).
+    /// when `persist` (the caller holds the library's lock) writes it back, without dead entries.
     pub fn open(dir: &Path, store: &Store, model: &str, dim: usize, persist: bool) -> Result<(FaceIndex, Sync)> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let loaded = read_meta(dir).filter(|m| m.model == model && m.dim == dim).and_then(|meta| {
+        let library = store.library_id()?;
+        let loaded = read_meta(dir).filter(|m| m.fits(&library, model, dim)).and_then(|meta| {
             let live = store.count_embeddings_upto(model, FaceId(meta.max_face_id)).ok()?;
             let dead = meta.num_points.checked_sub(live)?; // more live than indexed: not ours
             if dead as f64 > MAX_DEAD_SHARE * meta.num_points as f64 {
                 return None;
             }
-            load(dir, &meta).map(|hnsw| FaceIndex { hnsw, meta })
+            let vectors = Vectors::read(&meta.vectors_path(dir), dim).ok().filter(|v| v.len() == meta.num_points)?;
+            load(dir, &meta).map(|hnsw| (FaceIndex { hnsw, vectors, meta }, dead))
         });
-        let (mut index, rebuilt) = match loaded {
-            Some(index) => (index, false),
+        let (mut index, rebuilt, dead) = match loaded {
+            Some((index, dead)) => (index, false, dead),
             None => {
-                let meta = Meta { basename: String::new(), model: model.into(), dim, num_points: 0, max_face_id: 0 };
-                (FaceIndex { hnsw: new_hnsw(store.num_faces()?), meta }, true)
+                let meta = Meta { basename: String::new(), model: model.into(), dim, num_points: 0, max_face_id: 0, library: Some(library) };
+                (FaceIndex { hnsw: new_hnsw(store.num_faces()?), vectors: Vectors::new(dim), meta }, true, 0)
             }
         };
         let fresh = store.embeddings_after(model, FaceId(index.meta.max_face_id))?;
-        if fresh.iter().any(|(_, v)| v.len() != dim) {
-            return Err(Error::Invalid(format!("stored embeddings of {model} do not have {dim} dimensions")));
-        }
+        index.vectors.extend(&fresh)?;
         let data: Vec<(&[f32], usize)> = fresh.iter().map(|(id, v)| (v.as_slice(), id.0 as usize)).collect();
         index.hnsw.parallel_insert_slice(&data);
         index.meta.num_points += fresh.len();
-        if let Some((last, _)) = fresh.last() {
-            index.meta.max_face_id = last.0;
-        }
-        let sync = match (rebuilt, fresh.len()) {
-            (true, n) => Sync::Rebuilt { points: n },
-            (false, 0) => Sync::UpToDate,
-            (false, n) => Sync::Extended { added: n },
+        index.meta.max_face_id = index.vectors.max_id().0;
+        let added = fresh.len();
+        let sync = if rebuilt {
+            Sync::Rebuilt { points: added }
+        } else if dead > 0 && persist {
+            let live: HashSet<FaceId> = store.embedding_ids(model)?.into_iter().collect();
+            let dead: HashSet<FaceId> = index.vectors.ids().iter().copied().filter(|id| !live.contains(id)).collect();
+            if index.compact(dir, &dead).is_err() {
+                // The compacted files did not load back: build from SQLite instead.
+                remove_generation(dir, &index.meta.basename);
+                return FaceIndex::open(dir, store, model, dim, persist);
+            }
+            Sync::Compacted { removed: dead.len(), added }
+        } else if added > 0 {
+            Sync::Extended { added }
+        } else {
+            Sync::UpToDate
         };
-        if persist && sync != Sync::UpToDate {
+        if persist && matches!(sync, Sync::Rebuilt { .. } | Sync::Extended { .. }) {
             index.save(dir)?;
         }
         index.hnsw.set_searching_mode(true);
@@ -118,6 +178,11 @@ impl FaceIndex {
 
     pub fn is_empty(&self) -> bool {
         self.meta.num_points == 0
+    }
+
+    /// Every indexed vector, for exact searches.
+    pub fn vectors(&self) -> &Vectors {
+        &self.vectors
     }
 
     /// The `k` nearest indexed faces to a unit vector, as (face, cosine similarity), best first.
@@ -148,28 +213,89 @@ impl FaceIndex {
         }
     }
 
+    /// Writes a new generation without the `dead` faces (graph repaired locally, see
+    /// [`compact`]), loads its graph back with hnsw_rs to be sure it reads, then swaps it in.
+    fn compact(&mut self, dir: &Path, dead: &HashSet<FaceId>) -> Result<()> {
+        let base = self.next_basename(dir);
+        let dead_points: HashSet<usize> = dead.iter().map(|id| id.0 as usize).collect();
+        let written = if dead.len() == self.vectors.len() {
+            0
+        } else {
+            compact::write_without(&self.hnsw, &dead_points, dir, &base)?
+        };
+        let vectors = self.vectors.without(dead);
+        if written != vectors.len() {
+            return Err(Error::Invalid(format!("compaction wrote {written} points for {} vectors", vectors.len())));
+        }
+        let hnsw = if written == 0 {
+            new_hnsw(1024) // nothing live: no graph files, an empty graph is built on the next open
+        } else {
+            let meta = Meta { basename: base.clone(), num_points: written, ..self.meta.clone() };
+            load(dir, &meta).ok_or_else(|| Error::Invalid("the compacted HNSW graph does not load".into()))?
+        };
+        self.hnsw = hnsw;
+        self.vectors = vectors;
+        self.meta.num_points = written;
+        self.swap_in(dir, base)
+    }
+
     fn save(&mut self, dir: &Path) -> Result<()> {
-        let old = self.meta.basename.clone();
-        let generation = old.strip_prefix("faces-").and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) + 1;
-        let base = format!("faces-{generation}");
-        // Clear leftovers of a crashed earlier attempt with the same name.
-        remove_pair(dir, &base);
+        let base = self.next_basename(dir);
         let written = self
             .hnsw
             .file_dump(dir, &base)
             .map_err(|e| Error::Invalid(format!("cannot write index in {}: {e}", dir.display())))?;
-        self.meta.basename = written;
+        if written != base {
+            remove_generation(dir, &written);
+            return Err(Error::Invalid(format!("hnsw_rs wrote the index as {written}, not {base}")));
+        }
+        self.swap_in(dir, base)
+    }
+
+    /// A name for the next generation, with leftovers of a crashed attempt under it cleared.
+    fn next_basename(&self, dir: &Path) -> String {
+        let old = &self.meta.basename;
+        let generation = old.strip_prefix("faces-").and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) + 1;
+        let base = format!("faces-{generation}");
+        remove_generation(dir, &base);
+        base
+    }
+
+    /// Writes the vector file of generation `base` (its graph pair is written), makes `base`
+    /// current by renaming the meta file, and deletes every other file in the folder.
+    fn swap_in(&mut self, dir: &Path, base: String) -> Result<()> {
+        self.meta.basename = base;
+        self.vectors.write(&self.meta.vectors_path(dir))?;
         let tmp = dir.join("meta.json.tmp");
         let json = serde_json::to_vec_pretty(&self.meta).expect("meta serialises");
         std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
         let file = std::fs::File::open(&tmp).map_err(|e| Error::io(&tmp, e))?;
         file.sync_all().map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, dir.join(META)).map_err(|e| Error::io(dir.join(META), e))?;
-        if !old.is_empty() && old != self.meta.basename {
-            remove_pair(dir, &old);
+        let current = generation_files(dir, &self.meta.basename);
+        for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n != META) && !current.contains(&path) {
+                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            }
         }
         Ok(())
     }
+}
+
+/// Every vector of `model` for an exact search, without loading the graph: the current
+/// generation's vector file plus the faces stored since, or all of SQLite when the file is
+/// missing, unreadable or not this library's. Dead entries may be among them (see the module).
+pub fn exact_vectors(dir: &Path, store: &Store, model: &str, dim: usize) -> Result<Vectors> {
+    let library = store.library_id()?;
+    let cached = read_meta(dir).filter(|m| m.fits(&library, model, dim)).and_then(|meta| {
+        let live = store.count_embeddings_upto(model, FaceId(meta.max_face_id)).ok()?;
+        let vectors = Vectors::read(&meta.vectors_path(dir), dim).ok()?;
+        (vectors.len() == meta.num_points && live <= meta.num_points && vectors.max_id().0 <= meta.max_face_id).then_some(vectors)
+    });
+    let mut vectors = cached.unwrap_or_else(|| Vectors::new(dim));
+    vectors.extend(&store.embeddings_after(model, vectors.max_id())?)?;
+    Ok(vectors)
 }
 
 fn new_hnsw(capacity: usize) -> Hnsw<'static, f32, UnitCosine> {
@@ -180,20 +306,20 @@ fn read_meta(dir: &Path) -> Option<Meta> {
     serde_json::from_slice(&std::fs::read(dir.join(META)).ok()?).ok()
 }
 
-fn pair(dir: &Path, base: &str) -> [PathBuf; 2] {
-    [dir.join(format!("{base}.hnsw.graph")), dir.join(format!("{base}.hnsw.data"))]
+fn generation_files(dir: &Path, base: &str) -> [PathBuf; 3] {
+    [dir.join(format!("{base}.hnsw.graph")), dir.join(format!("{base}.hnsw.data")), dir.join(format!("{base}.vectors"))]
 }
 
-fn remove_pair(dir: &Path, base: &str) {
-    for p in pair(dir, base) {
+fn remove_generation(dir: &Path, base: &str) {
+    for p in generation_files(dir, base) {
         let _ = std::fs::remove_file(p);
     }
 }
 
-/// Reloads a dumped index; `None` when its files are missing or unreadable (hnsw_rs panics on some
+/// Reloads a dumped graph; `None` when its files are missing or unreadable (hnsw_rs panics on some
 /// corrupt files, so the panic is caught and treated the same way).
 fn load(dir: &Path, meta: &Meta) -> Option<Hnsw<'static, f32, UnitCosine>> {
-    if !pair(dir, &meta.basename).iter().all(|p| p.is_file()) {
+    if !generation_files(dir, &meta.basename)[..2].iter().all(|p| p.is_file()) {
         return None;
     }
     // The loaded index borrows from its reader for its whole life; one reader per load is leaked.
@@ -221,6 +347,97 @@ mod tests {
             let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             assert!((dot(&a, &b) - plain).abs() < 1e-4, "n = {n}");
         }
+    }
+
+    /// A library of `clusters × size` one-face photos whose vectors crowd round cluster centres.
+    fn clustered_library(dir: &Path, clusters: usize, size: usize, dim: usize) -> Store {
+        use crate::store::PhotoRecord;
+        use crate::vision::{Detection, Rect};
+        let mut store = Store::open(&dir.join("library.db")).unwrap();
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let centres: Vec<Vec<f32>> = (0..clusters).map(|_| (0..dim).map(|_| next()).collect()).collect();
+        let records: Vec<PhotoRecord> = (0..clusters * size)
+            .map(|i| {
+                let mut v: Vec<f32> = centres[i % clusters].iter().map(|c| c + 0.08 * next()).collect();
+                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.iter_mut().for_each(|x| *x /= n);
+                let rect = Rect { x0: 0.0, y0: 0.0, x1: 10.0, y1: 10.0 };
+                PhotoRecord::Indexed {
+                    path: format!("/p/{i}.jpg"),
+                    size: 1,
+                    mtime_ns: 1,
+                    content_hash: format!("{i}"),
+                    info: Default::default(),
+                    faces: vec![(Detection { rect, score: 0.9, keypoints: [[5.0, 5.0]; 6] }, v)],
+                }
+            })
+            .collect();
+        store.write_batch(&records, "p", "m").unwrap();
+        store
+    }
+
+    #[test]
+    fn removed_faces_leave_the_files_and_the_graph_still_finds_the_rest() {
+        let (clusters, size, dim) = (30, 100, 32);
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = clustered_library(dir.path(), clusters, size, dim);
+        let index_dir = dir.path().join("index");
+        let (index, sync) = FaceIndex::open(&index_dir, &store, "m", dim, true).unwrap();
+        assert_eq!(sync, Sync::Rebuilt { points: clusters * size });
+        // Remove one whole cluster (a person with many photos) and a few scattered faces.
+        let all = index.vectors().clone();
+        let gone: HashSet<FaceId> =
+            all.ids().iter().enumerate().filter(|(i, _)| i % clusters == 4 || i % 997 == 0).map(|(_, id)| *id).collect();
+        drop(index);
+        let states = store.photo_states().unwrap();
+        let photos: Vec<_> = states.values().filter(|p| gone.contains(&FaceId(p.id.0))).map(|p| p.id).collect();
+        assert_eq!(photos.len(), gone.len(), "one face per photo, ids in step");
+        store.remove_photos(&photos).unwrap();
+
+        let (index, sync) = FaceIndex::open(&index_dir, &store, "m", dim, true).unwrap();
+        assert_eq!(sync, Sync::Compacted { removed: gone.len(), added: 0 });
+        assert_eq!(index.len(), clusters * size - gone.len());
+        let raw: Vec<Vec<u8>> = gone.iter().take(20).map(|id| all.get(*id).unwrap()[..8].iter().flat_map(|x| x.to_ne_bytes()).collect()).collect();
+        for entry in std::fs::read_dir(&index_dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            for r in &raw {
+                assert!(!bytes.windows(r.len()).any(|w| w == &r[..]), "a removed vector is still in the index files");
+            }
+        }
+        assert_eq!(std::fs::read_dir(&index_dir).unwrap().count(), 4, "meta and one generation only");
+        let (mut found, mut survivors) = (0, 0);
+        for (id, v) in all.iter() {
+            let hits = index.nearest(v, 10);
+            assert!(hits.iter().all(|(h, _)| !gone.contains(h)), "a removed face was returned");
+            if !gone.contains(&id) {
+                survivors += 1;
+                found += hits.iter().any(|(h, _)| *h == id) as usize;
+            }
+        }
+        assert!(found as f64 >= 0.95 * survivors as f64, "{found} of {survivors} survivors find themselves");
+        let (again, sync) = FaceIndex::open(&index_dir, &store, "m", dim, true).unwrap();
+        assert_eq!(sync, Sync::UpToDate);
+        assert_eq!(again.len(), index.len());
+        let exact = exact_vectors(&index_dir, &store, "m", dim).unwrap();
+        assert_eq!(exact.ids(), again.vectors().ids());
+    }
+
+    #[test]
+    fn index_files_of_another_library_are_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = clustered_library(dir.path(), 3, 10, 8);
+        let index_dir = dir.path().join("index");
+        FaceIndex::open(&index_dir, &store, "m", 8, true).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let other_store = clustered_library(other.path(), 3, 10, 8);
+        let (_, sync) = FaceIndex::open(&index_dir, &other_store, "m", 8, true).unwrap();
+        assert_eq!(sync, Sync::Rebuilt { points: 30 });
     }
 
     #[test]

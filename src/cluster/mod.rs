@@ -44,13 +44,20 @@ impl Default for Params {
 pub struct Plan {
     pub new_persons: usize,
     pub links: Vec<NewLink>,
+    /// Parts of one person joined after placement (see `merge_split_persons`).
+    pub merged: usize,
 }
+
+/// Faces that must bridge two persons before they are merged.
+const MERGE_BRIDGES: usize = 2;
 
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Outcome {
     pub faces_linked: usize,
     pub persons_created: usize,
     pub faces_confirmed_by_rule: usize,
+    /// Parts of one person that placement had started apart, joined (see `merge_split_persons`).
+    pub persons_merged: usize,
     pub faces_unlinked: usize,
 }
 
@@ -130,6 +137,8 @@ pub fn plan(
         }
     }
 
+    out.merged = merge_split_persons(&mut out, &mut person_of, &photos_of, &photo_of, rejections, &mut near, params);
+
     // Auto-confirm rule over every machine suggestion, old and new.
     let confirmed: HashSet<FaceId> = faces.iter().filter(|f| f.link == Some(Link::Confirmed)).map(|f| f.face).collect();
     let suggested: Vec<(FaceId, PersonRef)> = faces
@@ -149,6 +158,111 @@ pub fn plan(
         }
     }
     out
+}
+
+/// Faces are placed one at a time, so a person with many photos can start twice before its
+/// faces meet (two early faces pair up before either has seen the other's partner) and end up
+/// as two persons. This joins such parts: person `B` made in this run goes into person `A` when
+/// at least `MERGE_BRIDGES` of the run's faces of either one match the other by the join rule
+/// (mean of the three best similarities ≥ `join`), and the two share no photo and no rejection
+/// forbids it. Persons that already existed are never merged with each other (that is a human's
+/// call, `person merge`), only receive parts made in this run. Returns the number of merges.
+fn merge_split_persons(
+    out: &mut Plan,
+    person_of: &mut HashMap<FaceId, PersonRef>,
+    photos_of: &HashMap<PersonRef, HashSet<PhotoId>>,
+    photo_of: &HashMap<FaceId, PhotoId>,
+    rejections: &HashSet<(FaceId, PersonId)>,
+    near: &mut impl FnMut(FaceId) -> Vec<(FaceId, f32)>,
+    params: &Params,
+) -> usize {
+    // Faces of this run that match another person as they would join it: the bridges.
+    let mut bridges: BTreeMap<(PersonRef, PersonRef), HashSet<FaceId>> = BTreeMap::new();
+    let placed: Vec<FaceId> = out.links.iter().map(|l| l.face).collect();
+    for face in placed {
+        let own = person_of[&face];
+        let mut by_person: BTreeMap<PersonRef, Vec<f32>> = BTreeMap::new();
+        for (g, s) in near(face) {
+            match person_of.get(&g) {
+                Some(p) if *p != own && photo_of.get(&g) != photo_of.get(&face) => by_person.entry(*p).or_default().push(s),
+                _ => {}
+            }
+        }
+        for (other, mut sims) in by_person {
+            sims.sort_by(|a, b| b.total_cmp(a));
+            let top = &sims[..sims.len().min(3)];
+            if top.iter().sum::<f32>() / top.len() as f32 >= params.join {
+                bridges.entry((own.min(other), own.max(other))).or_default().insert(face);
+            }
+        }
+    }
+    let mut pairs: Vec<((PersonRef, PersonRef), usize)> =
+        bridges.into_iter().map(|(pair, faces)| (pair, faces.len())).filter(|(_, n)| *n >= MERGE_BRIDGES).collect();
+    pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+
+    let mut parent: HashMap<PersonRef, PersonRef> = HashMap::new();
+    fn root(parent: &HashMap<PersonRef, PersonRef>, mut p: PersonRef) -> PersonRef {
+        while let Some(&q) = parent.get(&p) {
+            p = q;
+        }
+        p
+    }
+    let mut photos: HashMap<PersonRef, HashSet<PhotoId>> = photos_of.clone();
+    let mut faces: HashMap<PersonRef, Vec<FaceId>> = HashMap::new();
+    for (f, p) in person_of.iter() {
+        faces.entry(*p).or_default().push(*f);
+    }
+    let mut merged = 0;
+    for ((a, b), _) in pairs {
+        let (a, b) = (root(&parent, a), root(&parent, b));
+        let size = |p: &PersonRef| photos.get(p).map_or(0, HashSet::len);
+        // The part made in this run goes into the other; between two new parts, the smaller one.
+        let (into, from) = match (a, b) {
+            (PersonRef::Existing(_), PersonRef::Existing(_)) => continue,
+            (PersonRef::Existing(_), PersonRef::New(_)) => (a, b),
+            (PersonRef::New(_), PersonRef::Existing(_)) => (b, a),
+            (PersonRef::New(_), PersonRef::New(_)) if size(&a) >= size(&b) => (a, b),
+            _ => (b, a),
+        };
+        if into == from {
+            continue;
+        }
+        let shared_photo = photos.get(&from).is_some_and(|f| photos.get(&into).is_some_and(|i| !f.is_disjoint(i)));
+        let rejected = match into {
+            PersonRef::Existing(id) => faces.get(&from).is_some_and(|fs| fs.iter().any(|f| rejections.contains(&(*f, id)))),
+            PersonRef::New(_) => false,
+        };
+        if shared_photo || rejected {
+            continue;
+        }
+        parent.insert(from, into);
+        let moved = photos.remove(&from).unwrap_or_default();
+        photos.entry(into).or_default().extend(moved);
+        let moved = faces.remove(&from).unwrap_or_default();
+        faces.entry(into).or_default().extend(moved);
+        merged += 1;
+    }
+    if merged == 0 {
+        return 0;
+    }
+    // Relink the merged parts and number the new persons that are left from 0 again.
+    let mut renumber: BTreeMap<usize, usize> = BTreeMap::new();
+    for i in 0..out.new_persons {
+        if root(&parent, PersonRef::New(i)) == PersonRef::New(i) {
+            let next = renumber.len();
+            renumber.insert(i, next);
+        }
+    }
+    let final_ref = |p: PersonRef| match root(&parent, p) {
+        PersonRef::New(i) => PersonRef::New(renumber[&i]),
+        existing => existing,
+    };
+    for l in out.links.iter_mut() {
+        l.person = final_ref(l.person);
+        person_of.insert(l.face, l.person);
+    }
+    out.new_persons = renumber.len();
+    merged
 }
 
 fn link(
@@ -193,10 +307,10 @@ pub fn run(library: &mut crate::library::Library, index: &crate::ann::FaceIndex,
     // Every neighbour list the plan can ask for, searched in parallel up front (the plan itself
     // stays sequential, in face-id order).
     use rayon::prelude::*;
-    let vectors = store.face_vectors(&wanted)?;
-    let near: HashMap<FaceId, Vec<(FaceId, f32)>> =
-        vectors.par_iter().map(|(f, v)| (*f, index.nearest(v, params.neighbours))).collect();
-    drop(vectors);
+    let near: HashMap<FaceId, Vec<(FaceId, f32)>> = wanted
+        .par_iter()
+        .filter_map(|f| index.vectors().get(*f).map(|v| (*f, index.nearest(v, params.neighbours))))
+        .collect();
     let plan = plan(&faces, &rejections, |f| near.get(&f).cloned().unwrap_or_default(), params, scope);
     store.apply_links(plan.new_persons, &plan.links)?;
     if let Some(last) = faces.last() {
@@ -206,6 +320,7 @@ pub fn run(library: &mut crate::library::Library, index: &crate::ann::FaceIndex,
         faces_linked: plan.links.iter().filter(|l| l.by == LinkedBy::Cluster).count(),
         persons_created: plan.new_persons,
         faces_confirmed_by_rule: plan.links.iter().filter(|l| l.by == LinkedBy::Rule).count(),
+        persons_merged: plan.merged,
         faces_unlinked: store.unassigned_faces()?.len(),
     })
 }

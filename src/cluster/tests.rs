@@ -178,3 +178,66 @@ fn the_plan_is_deterministic() {
     assert_eq!(a, lib.plan());
     assert_eq!(a.new_persons, 4);
 }
+
+/// Plans with the given neighbour lists (as an approximate index might return them: incomplete),
+/// similarities computed from the vectors.
+fn plan_with_lists(lib: &Lib, lists: &[(i64, &[i64])]) -> Plan {
+    let lists: HashMap<FaceId, Vec<FaceId>> =
+        lists.iter().map(|(f, l)| (FaceId(*f), l.iter().map(|g| FaceId(*g)).collect())).collect();
+    plan(
+        &lib.faces,
+        &HashSet::new(),
+        |f| {
+            let q = &lib.vectors[&f];
+            let sim = |g: &FaceId| q.iter().zip(&lib.vectors[g]).map(|(a, b)| a * b).sum::<f32>();
+            lists.get(&f).map(|l| l.iter().map(|g| (*g, sim(g))).collect()).unwrap_or_default()
+        },
+        &Params::default(),
+        lib.scope,
+    )
+}
+
+#[test]
+fn parts_of_one_person_started_apart_are_merged() {
+    // Faces 1 and 2 never see each other's partner, so placement starts two persons; faces 3 and
+    // 4 see both sides and bridge them.
+    let lib = Lib::new().face(1, 1, v(0.0, 0.0), None).face(2, 2, v(1.0, 0.0), None).face(3, 3, v(2.0, 0.0), None).face(4, 4, v(3.0, 0.0), None);
+    let lists: &[(i64, &[i64])] = &[(1, &[3]), (2, &[4]), (3, &[1, 2, 4]), (4, &[2, 3, 1])];
+    let plan = plan_with_lists(&lib, lists);
+    assert_eq!((plan.new_persons, plan.merged), (1, 1), "{plan:?}");
+    assert!(plan.links.iter().all(|l| l.person == PersonRef::New(0)));
+    // One bridging face is not enough.
+    let plan = plan_with_lists(&lib, &[(1, &[3]), (2, &[4]), (3, &[1]), (4, &[2, 3, 1])]);
+    assert_eq!((plan.new_persons, plan.merged), (2, 0), "{plan:?}");
+    // Parts that share a photo stay apart.
+    let lib = Lib::new().face(1, 1, v(0.0, 0.0), None).face(2, 1, v(1.0, 0.0), None).face(3, 3, v(2.0, 0.0), None).face(4, 4, v(3.0, 0.0), None);
+    let plan = plan_with_lists(&lib, lists);
+    assert_eq!((plan.new_persons, plan.merged), (2, 0), "{plan:?}");
+}
+
+#[test]
+fn a_new_part_joins_an_existing_person_but_existing_persons_are_never_merged() {
+    let human = Some((7, Link::Confirmed, LinkedBy::Human));
+    let lib = Lib::new()
+        .face(1, 1, v(0.0, 0.0), human)
+        .face(3, 3, v(2.0, 0.0), human)
+        .face(10, 10, v(1.0, 0.0), None)
+        .face(11, 11, v(3.0, 0.0), None)
+        .face(12, 12, v(4.0, 0.0), None);
+    let lists: &[(i64, &[i64])] = &[(10, &[11]), (11, &[10, 3, 1]), (12, &[11, 3, 1])];
+    let plan = plan_with_lists(&lib, lists);
+    assert_eq!((plan.new_persons, plan.merged), (0, 1), "{plan:?}");
+    for f in [10, 11, 12] {
+        let l = plan.links.iter().find(|l| l.face == FaceId(f)).unwrap();
+        assert_eq!((l.person, l.link), (PersonRef::Existing(PersonId(7)), Link::Suggested));
+    }
+    // Two persons that already exist stay two, however alike: merging them is a human's call.
+    let lib = Lib::new()
+        .face(1, 1, v(0.0, 0.0), human)
+        .face(2, 2, v(1.0, 0.0), Some((8, Link::Suggested, LinkedBy::Cluster)))
+        .face(10, 10, v(0.2, 0.0), None)
+        .face(11, 11, v(0.8, 0.0), None);
+    let plan = plan_with_lists(&lib, &[(10, &[1, 2]), (11, &[2, 1])]);
+    assert_eq!(plan.merged, 0);
+    assert_ne!(person_of(&plan, 10), person_of(&plan, 11));
+}

@@ -196,12 +196,9 @@ pub fn execute(library: &mut Library, manifest: &Manifest, plan: &Plan, opts: &O
     for sha in &erased.orphaned_evidence {
         let _ = std::fs::remove_file(evidence_dir.join(sha));
     }
-    // Rebuild the index from SQLite; its old files held the person's vectors.
-    let index_dir = library.index_dir();
-    if index_dir.exists() {
-        std::fs::remove_dir_all(&index_dir).map_err(|e| Error::io(&index_dir, e))?;
-    }
-    let (index, _) = FaceIndex::open(&index_dir, &library.store, &manifest.embedder.model.id, manifest.embedder.dim, true)?;
+    // The index files held the person's vectors: write them anew without every face SQLite no
+    // longer has (compaction, or a build from SQLite), deleting the old files.
+    let (index, _) = FaceIndex::open(&library.index_dir(), &library.store, &manifest.embedder.model.id, manifest.embedder.dim, true)?;
 
     let certs = &opts.certificate_dir;
     std::fs::create_dir_all(certs).map_err(|e| Error::io(certs, e))?;

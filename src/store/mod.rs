@@ -61,6 +61,8 @@ pub struct FaceRow {
     pub taken_at: Option<String>,
 }
 
+const LIBRARY_ID: &str = "library.id";
+
 pub struct Store {
     conn: Connection,
     path: std::path::PathBuf,
@@ -201,6 +203,18 @@ impl Store {
             out.extend(row);
         }
         Ok(out)
+    }
+
+    /// The library's random id (set once, by a migration).
+    pub fn library_id(&self) -> Result<String> {
+        self.meta(LIBRARY_ID)?.ok_or_else(|| Error::DataCorruption { path: self.path.clone(), detail: "no library id".into() })
+    }
+
+    /// Ids of every face with an embedding of `model`, ascending.
+    pub fn embedding_ids(&self, model: &str) -> Result<Vec<FaceId>> {
+        let mut stmt = self.conn.prepare("SELECT face_id FROM embeddings WHERE model = ?1 ORDER BY face_id")?;
+        let rows = stmt.query_map([model], |r| Ok(FaceId(r.get(0)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {

@@ -125,15 +125,24 @@ impl Store {
     /// Every face with its link, by face id.
     pub fn face_states(&self) -> Result<Vec<FaceState>> {
         let mut stmt = self.conn.prepare("SELECT id, photo_id, person_id, link, linked_by FROM faces ORDER BY id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(FaceState {
-                face: FaceId(r.get(0)?),
-                photo: PhotoId(r.get(1)?),
-                person: r.get::<_, Option<i64>>(2)?.map(PersonId),
-                link: r.get::<_, Option<String>>(3)?.as_deref().and_then(Link::parse),
-                linked_by: r.get::<_, Option<String>>(4)?.as_deref().and_then(LinkedBy::parse),
-            })
-        })?;
+        let rows = stmt.query_map([], face_state)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The states of the given faces; ids no longer in the library are left out.
+    pub fn face_states_of(&self, ids: &[FaceId]) -> Result<Vec<FaceState>> {
+        let mut stmt = self.conn.prepare_cached("SELECT id, photo_id, person_id, link, linked_by FROM faces WHERE id = ?1")?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(stmt.query_row([id.0], face_state).optional()?);
+        }
+        Ok(out)
+    }
+
+    /// Faces a human said are not `person`.
+    pub fn rejected_faces(&self, person: PersonId) -> Result<HashSet<FaceId>> {
+        let mut stmt = self.conn.prepare("SELECT face_id FROM face_rejections WHERE person_id = ?1")?;
+        let rows = stmt.query_map([person.0], |r| Ok(FaceId(r.get(0)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -358,6 +367,17 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// A `FaceState` from a row of (id, photo_id, person_id, link, linked_by).
+fn face_state(r: &rusqlite::Row) -> rusqlite::Result<FaceState> {
+    Ok(FaceState {
+        face: FaceId(r.get(0)?),
+        photo: PhotoId(r.get(1)?),
+        person: r.get::<_, Option<i64>>(2)?.map(PersonId),
+        link: r.get::<_, Option<String>>(3)?.as_deref().and_then(Link::parse),
+        linked_by: r.get::<_, Option<String>>(4)?.as_deref().and_then(LinkedBy::parse),
+    })
 }
 
 fn insert_person(tx: &Transaction, name: Option<&str>, email: Option<&str>, external: bool, auto: bool, now: &str) -> Result<PersonId> {

@@ -143,6 +143,9 @@ const MIGRATIONS: &[&str] = &[
         erasure_id INTEGER NOT NULL REFERENCES erasures(id)
     );
     CREATE INDEX suppressions_photo ON suppressions(photo_id);",
+    // 5: a random id for the library, which the index files beside it carry, so that index files
+    // of another library (a database restored or copied over) are never taken for this one's.
+    "INSERT INTO meta (key, value) VALUES ('library.id', lower(hex(randomblob(16))));",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
