@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use facegate::ann::{dot, FaceIndex};
+use facegate::ann::{self, dot, FaceIndex, Query};
 use facegate::cluster::{self, Mode, Params, Scope};
 use facegate::library::{Access, Library};
 use facegate::photo::PhotoInfo;
@@ -864,10 +864,9 @@ fn run(n: usize) {
                 candidates.extend(hits.iter().map(|h| h.0));
             }
         });
-        let (_, t_states) = timed(|| library.store.face_states().unwrap());
-        let (_, t_rej) = timed(|| library.store.rejections().unwrap());
         let cand: Vec<FaceId> = candidates.iter().copied().collect();
         let (_, t_rows) = timed(|| library.store.faces(&cand).unwrap());
+        let (_, t_states) = timed(|| library.store.face_states_of(&cand).unwrap());
         rep.line("  person + person_faces", ms(t_pf), "");
         rep.line("  face_vectors (1000 queries)", ms(t_fv), "");
         rep.line("  Index: FaceIndex::open (load from disk)", ms(t_open), "every call loads the whole index");
@@ -875,45 +874,22 @@ fn run(n: usize) {
             "{:.0} ms/query, {:.0} hits/query (k widens 64→256→1024, ef = 2k)",
             t_within.as_secs_f64() * 1e3 / queries.len() as f64, hits_total as f64 / queries.len() as f64
         ));
-        rep.line("  face_states (all faces) + rejections", ms(t_states + t_rej), "");
-        rep.line("  store.faces(candidates)", ms(t_rows), &format!("{} faces", cand.len()));
-        let (pool, t_pool) = timed(|| library.store.embeddings_after(&model, FaceId(0)).unwrap());
-        let (exact_hits, t_dots) = timed(|| {
-            let mut found: HashSet<FaceId> = HashSet::new();
-            for (qid, q) in &queries {
-                found.extend(pool.iter().filter(|(id, v)| id != qid && dot(q, v) >= threshold).map(|(id, _)| *id));
-            }
-            found
+        rep.line("  store.faces + face_states_of (candidates)", ms(t_rows + t_states), &format!("{} faces", cand.len()));
+        let (vectors, t_load) = timed(|| ann::exact_vectors(&library.index_dir(), &library.store, &model, dim).unwrap());
+        let q: Vec<Query> = queries.iter().map(|(id, v)| Query { face: Some(*id), vector: v }).collect();
+        let (exact_hits, t_match) = timed(|| vectors.matches(&q, threshold));
+        rep.key("pp_exact_load_ms", "  Exact: exact_vectors (vector file + newer faces)", ms(t_load), t_load.as_secs_f64() * 1e3, &format!("{} vectors", vectors.len()));
+        rep.key("pp_exact_match_ms", "  Exact: Vectors::matches (1000 queries, grouped)", ms(t_match), t_match.as_secs_f64() * 1e3, &format!("{} faces match", exact_hits.len()));
+        // The same answer by brute force (every query against every vector), to check the pruning.
+        let (brute, t_brute) = timed(|| {
+            vectors
+                .iter()
+                .filter(|(id, v)| queries.iter().any(|(qid, qv)| qid != id && dot(qv, v) >= threshold))
+                .count()
         });
-        rep.line("  Exact: embeddings_after (all vectors)", ms(t_pool), &format!("{} vectors", pool.len()));
-        rep.line("  Exact: 1000 × all dot products", ms(t_dots), &format!("{} faces match; as person_photos does it: one pass over all vectors per query", exact_hits.len()));
-        // Prototype of a faster exact search (not in src/): the pool as one contiguous matrix,
-        // the query faces grouped round 16 farthest-first representatives; a pool vector v can only
-        // match a query q of group g when dot(rep_g, v) + radius_g ≥ threshold (unit v, triangle
-        // inequality), so only those groups are checked face by face.
-        let flat: Vec<f32> = pool.iter().flat_map(|(_, v)| v.iter().copied()).collect();
-        let (proto_hits, t_proto) = timed(|| grouped_exact(&queries, &pool, &flat, dim, threshold, 16));
-        // Brute force with the loops swapped: each stored vector is read once and compared with
-        // every query (the queries stay in cache), instead of one pass over all vectors per query.
-        let (_, t_flat8) = timed(|| {
-            let n: usize = flat
-                .par_chunks(dim * 1024)
-                .map(|block| block.chunks_exact(dim).filter(|v| queries.iter().any(|(_, q)| dot(q, v) >= threshold)).count())
-                .sum();
-            std::hint::black_box(n)
-        });
-        rep.line("  prototype: grouped exact search, 8-lane dot", ms(t_proto), &format!(
-            "{} faces match ({}), pool already in memory",
-            proto_hits.len(), if proto_hits == exact_hits { "same as exact" } else { "DIFFERS from exact" }
+        rep.line("  brute force, same question", ms(t_brute), &format!(
+            "{brute} faces match ({})", if brute == exact_hits.len() { "same as matches" } else { "DIFFERS from matches" }
         ));
-        rep.line("  prototype: brute force, vectors outer, 8-lane dot", ms(t_flat8), "contiguous matrix, rayon; no grouping");
-        let reps = farthest_first(&queries, 16);
-        let (_, t_rep) = timed(|| {
-            for &r in &reps {
-                std::hint::black_box(index.within(&queries[r].1, threshold));
-            }
-        });
-        rep.line("  prototype: within() × 16 representatives", ms(t_rep), "HNSW, approximate");
     }
 
     // -- (4b) A person confirmed on only a few faces: does `person photos` find the others?
@@ -962,51 +938,6 @@ fn run(n: usize) {
     dot_kernels(&mut rep, dim);
     let row: Vec<String> = rep.row.iter().map(|(k, v)| format!("{k}={v}")).collect();
     println!("@row {}", row.join(" "));
-}
-
-/// Indexes of up to `k` query faces chosen farthest-first (the first is face 0).
-fn farthest_first(queries: &[(FaceId, Vec<f32>)], k: usize) -> Vec<usize> {
-    let mut chosen = vec![0];
-    let mut best: Vec<f32> = queries.iter().map(|(_, q)| dot(q, &queries[0].1)).collect();
-    while chosen.len() < k.min(queries.len()) {
-        let (next, _) = best.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).unwrap();
-        chosen.push(next);
-        for (b, (_, q)) in best.iter_mut().zip(queries) {
-            *b = b.max(dot(q, &queries[next].1));
-        }
-    }
-    chosen
-}
-
-fn grouped_exact(
-    queries: &[(FaceId, Vec<f32>)],
-    pool: &[(FaceId, Vec<f32>)],
-    flat: &[f32],
-    dim: usize,
-    threshold: f32,
-    k: usize,
-) -> HashSet<FaceId> {
-    let reps = farthest_first(queries, k);
-    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); reps.len()];
-    let mut radius = vec![0f32; reps.len()];
-    for (i, (_, q)) in queries.iter().enumerate() {
-        let (g, s) = reps.iter().enumerate().map(|(g, &r)| (g, dot(q, &queries[r].1))).max_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
-        groups[g].push(i);
-        radius[g] = radius[g].max((2.0 - 2.0 * s).max(0.0).sqrt()); // |q − rep| for unit vectors
-    }
-    let mut found = HashSet::new();
-    for (j, v) in flat.chunks_exact(dim).enumerate() {
-        let id = pool[j].0;
-        let hit = reps.iter().enumerate().any(|(g, &r)| {
-            dot(&queries[r].1, v) + radius[g] >= threshold
-                && groups[g].iter().any(|&i| queries[i].0 != id && dot(&queries[i].1, v) >= threshold)
-        });
-        // A query face matching only itself is not a match (as in person_photos).
-        if hit {
-            found.insert(id);
-        }
-    }
-    found
 }
 
 /// How well the HNSW index finds what an exact search finds: recall@k against brute force on a
