@@ -43,12 +43,19 @@ impl Distance<f32> for UnitCosine {
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if has_avx2() {
             // SAFETY: the CPU has the features `dot_avx2` is compiled for.
             return unsafe { dot_avx2(a, b) };
         }
     }
     dot_lanes(a, b)
+}
+
+/// Whether this x86-64 CPU has AVX2 and FMA (std caches the answer).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn has_avx2() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::dot;
+use super::{dot, dot_lanes};
 use crate::error::{Error, Result};
 use crate::store::FaceId;
 
@@ -118,39 +118,45 @@ impl Vectors {
         let dim = self.dim;
         self.data
             .par_chunks(CHUNK * dim)
-            .enumerate()
-            .flat_map_iter(|(c, block)| {
-                let groups = &groups;
-                block.chunks_exact(dim).enumerate().filter_map(move |(i, v)| {
-                    let id = self.ids[c * CHUNK + i];
-                    groups.best(queries, id, v).filter(|s| *s >= threshold).map(|s| (id, s))
-                })
-            })
+            .zip(self.ids.par_chunks(CHUNK))
+            .flat_map_iter(|(block, ids)| groups.scan(queries, ids, block, threshold))
             .collect()
     }
 
     pub fn read(path: &Path, dim: usize) -> Result<Vectors> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        use std::io::Read;
         let bad = |detail: String| Error::DataCorruption { path: path.to_path_buf(), detail };
-        if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        let io = |e| Error::io(path, e);
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len() as usize;
+        let mut header = [0u8; HEADER];
+        if len < HEADER || file.read_exact(&mut header).is_err() || &header[..8] != MAGIC {
             return Err(bad("not a facegate vector file".into()));
         }
-        let file_dim = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize;
-        let count = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes")) as usize;
+        let file_dim = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes")) as usize;
+        let count = u64::from_le_bytes(header[12..20].try_into().expect("8 bytes")) as usize;
         if file_dim != dim {
             return Err(bad(format!("vectors have {file_dim} dimensions, expected {dim}")));
         }
         let expected = count.checked_mul(8 + 4 * dim).and_then(|n| n.checked_add(HEADER));
-        if expected != Some(bytes.len()) {
-            return Err(bad(format!("{} bytes for {count} vectors", bytes.len())));
+        if expected != Some(len) {
+            return Err(bad(format!("{len} bytes for {count} vectors")));
         }
-        let (id_bytes, vec_bytes) = bytes[HEADER..].split_at(8 * count);
+        let mut id_bytes = vec![0u8; 8 * count];
+        file.read_exact(&mut id_bytes).map_err(io)?;
         let ids: Vec<FaceId> =
             id_bytes.chunks_exact(8).map(|b| FaceId(i64::from_le_bytes(b.try_into().expect("8 bytes")))).collect();
         if ids.windows(2).any(|w| w[0] >= w[1]) {
             return Err(bad("face ids are not ascending".into()));
         }
-        let data = vec_bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
+        // Straight into the matrix: this file is the bulk of an exact search's start-up.
+        let mut data = vec![0f32; count * dim];
+        // SAFETY: any bytes are a valid f32, and u8 has no alignment requirement.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(data.as_mut_ptr().cast::<u8>(), data.len() * 4) };
+        file.read_exact(bytes).map_err(io)?;
+        if cfg!(target_endian = "big") {
+            data.iter_mut().for_each(|x| *x = f32::from_bits(u32::from_le(x.to_bits())));
+        }
         Ok(Vectors { dim, ids, data })
     }
 
@@ -218,24 +224,47 @@ impl Groups {
         Groups { centres, members, bounds }
     }
 
-    /// The best similarity of `v` (face `id`) to any query other than itself, among the groups
-    /// whose bound it passes; `None` when no group is close enough.
-    fn best(&self, queries: &[Query], id: FaceId, v: &[f32]) -> Option<f32> {
-        let mut best: Option<f32> = None;
-        for ((&c, members), &bound) in self.centres.iter().zip(&self.members).zip(&self.bounds) {
-            let to_centre = dot(queries[c].vector, v);
-            if to_centre < bound {
-                continue;
-            }
-            for &m in members {
-                if queries[m].face == Some(id) {
-                    continue;
-                }
-                let s = if m == c { to_centre } else { dot(queries[m].vector, v) };
-                best = Some(best.map_or(s, |b| b.max(s)));
+    /// The rows of `block` (faces `ids`) whose best similarity to a query other than themselves
+    /// reaches `threshold`. The loop is compiled a second time for AVX2, so that the dot products
+    /// inline into it (a call per dot product would cost as much as the product).
+    fn scan(&self, queries: &[Query], ids: &[FaceId], block: &[f32], threshold: f32) -> Vec<(FaceId, f32)> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if super::has_avx2() {
+                // SAFETY: the CPU has the features `scan_avx2` is compiled for.
+                return unsafe { self.scan_avx2(queries, ids, block, threshold) };
             }
         }
-        best
+        self.scan_lanes(queries, ids, block, threshold)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn scan_avx2(&self, queries: &[Query], ids: &[FaceId], block: &[f32], threshold: f32) -> Vec<(FaceId, f32)> {
+        self.scan_lanes(queries, ids, block, threshold)
+    }
+
+    #[inline(always)]
+    fn scan_lanes(&self, queries: &[Query], ids: &[FaceId], block: &[f32], threshold: f32) -> Vec<(FaceId, f32)> {
+        let mut out = Vec::new();
+        for (&id, v) in ids.iter().zip(block.chunks_exact(block.len() / ids.len().max(1))) {
+            let mut best = f32::NEG_INFINITY;
+            for ((&c, members), &bound) in self.centres.iter().zip(&self.members).zip(&self.bounds) {
+                let to_centre = dot_lanes(queries[c].vector, v);
+                if to_centre < bound {
+                    continue;
+                }
+                for &m in members {
+                    if queries[m].face != Some(id) {
+                        best = best.max(if m == c { to_centre } else { dot_lanes(queries[m].vector, v) });
+                    }
+                }
+            }
+            if best >= threshold {
+                out.push((id, best));
+            }
+        }
+        out
     }
 }
 

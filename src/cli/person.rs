@@ -26,8 +26,8 @@ pub fn cluster(cli: &Cli, dir: PathBuf, a: &ClusterArgs) -> anyhow::Result<ExitC
         print_json(&outcome)?;
     } else {
         println!(
-            "{} faces linked, {} persons created, {} faces confirmed by rule; {} faces linked to nobody",
-            outcome.faces_linked, outcome.persons_created, outcome.faces_confirmed_by_rule, outcome.faces_unlinked
+            "{} faces linked, {} persons created ({} split parts merged), {} faces confirmed by rule; {} faces linked to nobody",
+            outcome.faces_linked, outcome.persons_created, outcome.persons_merged, outcome.faces_confirmed_by_rule, outcome.faces_unlinked
         );
     }
     Ok(ExitCode::SUCCESS)
