@@ -241,22 +241,34 @@ impl Groups {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn scan_avx2(&self, queries: &[Query], ids: &[FaceId], block: &[f32], threshold: f32) -> Vec<(FaceId, f32)> {
-        self.scan_lanes(queries, ids, block, threshold)
+        // SAFETY: the caller checked the CPU features, which `dot_avx2` needs too.
+        self.scan_with(queries, ids, block, threshold, |a, b| unsafe { super::dot_avx2(a, b) })
+    }
+
+    fn scan_lanes(&self, queries: &[Query], ids: &[FaceId], block: &[f32], threshold: f32) -> Vec<(FaceId, f32)> {
+        self.scan_with(queries, ids, block, threshold, dot_lanes)
     }
 
     #[inline(always)]
-    fn scan_lanes(&self, queries: &[Query], ids: &[FaceId], block: &[f32], threshold: f32) -> Vec<(FaceId, f32)> {
+    fn scan_with(
+        &self,
+        queries: &[Query],
+        ids: &[FaceId],
+        block: &[f32],
+        threshold: f32,
+        product: impl Fn(&[f32], &[f32]) -> f32,
+    ) -> Vec<(FaceId, f32)> {
         let mut out = Vec::new();
         for (&id, v) in ids.iter().zip(block.chunks_exact(block.len() / ids.len().max(1))) {
             let mut best = f32::NEG_INFINITY;
             for ((&c, members), &bound) in self.centres.iter().zip(&self.members).zip(&self.bounds) {
-                let to_centre = dot_lanes(queries[c].vector, v);
+                let to_centre = product(queries[c].vector, v);
                 if to_centre < bound {
                     continue;
                 }
                 for &m in members {
                     if queries[m].face != Some(id) {
-                        best = best.max(if m == c { to_centre } else { dot_lanes(queries[m].vector, v) });
+                        best = best.max(if m == c { to_centre } else { product(queries[m].vector, v) });
                     }
                 }
             }

@@ -8,8 +8,9 @@
 //! 2. One transaction removes the photos' rows, the person's faces and embeddings, consents,
 //!    revocations and the person, records suppressions for kept photos and the sha256 of removed
 //!    files, and an erasure record without personal data.
-//! 3. Files are deleted or moved, orphaned evidence files deleted, the HNSW index rebuilt from
-//!    SQLite (its old files, which held the vectors, deleted), the WAL checkpointed and truncated
+//! 3. Files are deleted or moved, orphaned evidence files deleted, the face index written anew
+//!    without the erased faces (compacted, or built from SQLite; its old files, which held the
+//!    vectors, deleted), the WAL checkpointed and truncated
 //!    (`secure_delete` zeroes deleted rows in the database), and a certificate written.
 
 use std::collections::HashSet;
@@ -241,7 +242,7 @@ fn write_certificate(report: &mut Report) -> Result<()> {
     let text = format!(
         "ERASURE CERTIFICATE\n\nErasure {} carried out on {} by {}.\nReason: {}\nMode: {}\n\n\
          The person's face records and biometric templates ({} faces), {} consent record(s), {} revocation(s) \
-         and {} evidence file(s) were erased from the facegate library. The face search index was rebuilt \
+         and {} evidence file(s) were erased from the facegate library. The face search index was rewritten \
          without them ({} entries remain). Deleted database content was overwritten (SQLite secure_delete) \
          and the write-ahead log was truncated.\n\nPhoto files deleted:\n{}\nPhoto files moved to quarantine:\n{}\n\
          Photos kept because they also show other people (blocked for every use, the person's face will not be \
