@@ -155,7 +155,8 @@ pub fn person_photos(
     let best: HashMap<FaceId, f32> = matching(library, manifest, &queries, threshold, method)?.into_iter().collect();
 
     let linked_ids: std::collections::HashSet<FaceId> = linked.iter().map(|f| f.face_id).collect();
-    let hit_ids: Vec<FaceId> = best.keys().copied().filter(|id| !linked_ids.contains(id)).collect();
+    let mut hit_ids: Vec<FaceId> = best.keys().copied().filter(|id| !linked_ids.contains(id)).collect();
+    hit_ids.sort_unstable();
     let states: HashMap<FaceId, crate::store::FaceState> = store.face_states_of(&hit_ids)?.into_iter().map(|f| (f.face, f)).collect();
     let rejected: std::collections::HashSet<FaceId> = store.rejected_faces(person)?;
     let mut confirmed_photos: HashMap<PhotoId, PersonPhoto> = HashMap::new();

@@ -1,9 +1,9 @@
 //! Removing points from an HNSW graph without building it again. hnsw_rs 0.3.5 has no delete, and
 //! a rebuild of 100,000 faces takes minutes, which an erasure cannot wait for. So the graph is
 //! written anew in hnsw_rs's own dump format without the removed points: each survivor keeps its
-//! links, and a link to a removed point is replaced by the nearest of that point's own surviving
-//! neighbours on the same layer (the usual local repair), so the graph stays connected where
-//! the removed points held it together. The files are then loaded back with hnsw_rs itself
+//! links, and the links it loses are replaced by the nearest survivors reached from the removed
+//! points through their own links on the same layer (a local repair), so the graph stays
+//! connected where the removed points held it together, even when a whole dense cluster goes. The files are then loaded back with hnsw_rs itself
 //! before they are used, so a format mismatch can only make the caller fall back to a full build.
 //!
 //! The format (all integers native-endian, as hnsw_rs writes them), pinned to hnsw_rs =0.3.5:

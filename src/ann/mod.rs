@@ -5,7 +5,7 @@
 //! unreadable, made for another model or library, or when too many entries are dead). Dead
 //! entries (faces deleted since) are harmless to searches, since every hit is looked up in SQLite
 //! and face ids are never reused; a writer removes them from the files at once with
-//! [`compact`] (an erasure must leave no vector behind).
+//! compaction (`compact.rs`; an erasure must leave no vector behind).
 //!
 //! Files: `index/meta.json` names the current generation `faces-<n>`, whose files are
 //! `faces-<n>.hnsw.graph`, `faces-<n>.hnsw.data` and `faces-<n>.vectors`; a new generation is
@@ -38,7 +38,7 @@ impl Distance<f32> for UnitCosine {
 }
 
 /// The dot product of two vectors of equal length: AVX2 with FMA where the CPU has it (detected
-/// once), else [`dot_lanes`].
+/// once), else the portable `dot_lanes`.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
@@ -238,7 +238,7 @@ impl FaceIndex {
     }
 
     /// Writes a new generation without the `dead` faces (graph repaired locally, see
-    /// [`compact`]), loads its graph back with hnsw_rs to be sure it reads, then swaps it in.
+    /// `compact.rs`), loads its graph back with hnsw_rs to be sure it reads, then swaps it in.
     fn compact(&mut self, dir: &Path, dead: &HashSet<FaceId>) -> Result<()> {
         let base = self.next_basename(dir);
         let dead_points: HashSet<usize> = dead.iter().map(|id| id.0 as usize).collect();

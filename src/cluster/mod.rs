@@ -9,6 +9,9 @@
 //! - a face never joins a person a human rejected for it;
 //! - human links are never changed; machine links are only ever added here (a full
 //!   `--recluster` first drops the machine's links, see `Store::clear_machine_links`);
+//! - parts of one person that placement started apart are merged when at least two of the run's
+//!   faces match both and they share no photo; only parts made in the run are merged, never two
+//!   persons that existed before it (see `merge_split_persons`);
 //! - every machine link is a suggestion with its similarity, except the auto-confirm rule: a
 //!   suggested face whose similarity to at least `confirm_count` confirmed faces of its person is
 //!   `confirm_similarity` or more becomes confirmed (`linked_by = rule`).
