@@ -150,15 +150,9 @@ impl FaceIndex {
     pub fn open(dir: &Path, store: &Store, model: &str, dim: usize, persist: bool) -> Result<(FaceIndex, Sync)> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let library = store.library_id()?;
-        let loaded = read_meta(dir).filter(|m| m.fits(&library, model, dim)).and_then(|meta| {
-            let live = store.count_embeddings_upto(model, FaceId(meta.max_face_id)).ok()?;
-            let dead = meta.num_points.checked_sub(live)?; // more live than indexed: not ours
-            if dead as f64 > MAX_DEAD_SHARE * meta.num_points as f64 {
-                return None;
-            }
-            let vectors = Vectors::read(&meta.vectors_path(dir), dim).ok().filter(|v| v.len() == meta.num_points)?;
-            load(dir, &meta).map(|hnsw| (FaceIndex { hnsw, vectors, meta }, dead))
-        });
+        let loaded = current_generation(dir, store, &library, model, dim)
+            .filter(|(meta, _, dead)| *dead as f64 <= MAX_DEAD_SHARE * meta.num_points as f64)
+            .and_then(|(meta, vectors, dead)| load(dir, &meta).map(|hnsw| (FaceIndex { hnsw, vectors, meta }, dead)));
         let (mut index, rebuilt, dead) = match loaded {
             Some((index, dead)) => (index, false, dead),
             None => {
@@ -311,15 +305,21 @@ impl FaceIndex {
 /// generation's vector file plus the faces stored since, or all of SQLite when the file is
 /// missing, unreadable or not this library's. Dead entries may be among them (see the module).
 pub fn exact_vectors(dir: &Path, store: &Store, model: &str, dim: usize) -> Result<Vectors> {
-    let library = store.library_id()?;
-    let cached = read_meta(dir).filter(|m| m.fits(&library, model, dim)).and_then(|meta| {
-        let live = store.count_embeddings_upto(model, FaceId(meta.max_face_id)).ok()?;
-        let vectors = Vectors::read(&meta.vectors_path(dir), dim).ok()?;
-        (vectors.len() == meta.num_points && live <= meta.num_points && vectors.max_id().0 <= meta.max_face_id).then_some(vectors)
-    });
+    let cached = current_generation(dir, store, &store.library_id()?, model, dim).map(|(_, vectors, _)| vectors);
     let mut vectors = cached.unwrap_or_else(|| Vectors::new(dim));
     vectors.extend(&store.embeddings_after(model, vectors.max_id())?)?;
     Ok(vectors)
+}
+
+/// The current generation's meta and vector file, with its number of dead entries, when they were
+/// made for this library, model and dimension, read whole, and SQLite holds no face up to the
+/// generation's last one that it lacks (more live faces than entries: not this library's files).
+fn current_generation(dir: &Path, store: &Store, library: &str, model: &str, dim: usize) -> Option<(Meta, Vectors, usize)> {
+    let meta = read_meta(dir).filter(|m| m.fits(library, model, dim))?;
+    let live = store.count_embeddings_upto(model, FaceId(meta.max_face_id)).ok()?;
+    let dead = meta.num_points.checked_sub(live)?;
+    let vectors = Vectors::read(&meta.vectors_path(dir), dim).ok()?;
+    (vectors.len() == meta.num_points && vectors.max_id().0 <= meta.max_face_id).then_some((meta, vectors, dead))
 }
 
 fn new_hnsw(capacity: usize) -> Hnsw<'static, f32, UnitCosine> {
