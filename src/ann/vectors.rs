@@ -43,10 +43,6 @@ impl Vectors {
         Vectors { dim, ids: Vec::new(), data: Vec::new() }
     }
 
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-
     pub fn len(&self) -> usize {
         self.ids.len()
     }
