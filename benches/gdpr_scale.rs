@@ -41,7 +41,7 @@ use facegate::photo::PhotoInfo;
 use facegate::query::{self, Method};
 use facegate::store::{ErasurePlan, FaceId, Link, LinkedBy, NewGrant, NewLink, PersonId, PersonRef, PhotoId, PhotoRecord};
 use facegate::vision::manifest::hex;
-use facegate::vision::{Detection, Manifest, Rect};
+use facegate::vision::{Detection, Face, Manifest, Rect};
 
 const SEED: u64 = 0x5EED_6D70_0001;
 const ACTOR: &str = "bench";
@@ -198,7 +198,7 @@ fn detection(j: usize) -> Detection {
     let x = 100.0 + 950.0 * j as f32;
     let rect = Rect { x0: x, y0: 600.0, x1: x + 400.0, y1: 1100.0 };
     let keypoints = [[x + 120.0, 780.0], [x + 280.0, 780.0], [x + 200.0, 880.0], [x + 200.0, 980.0], [x + 20.0, 800.0], [x + 380.0, 800.0]];
-    Detection { rect, score: 0.9, keypoints }
+    Detection { rect, score: 0.9, keypoints: keypoints.to_vec() }
 }
 
 fn info(i: usize) -> PhotoInfo {
@@ -317,7 +317,7 @@ fn check_and_export(ctx: &mut Ctx) {
             });
             t_files += t;
             let k = 1 + rng.below(3);
-            let faces = (0..k).map(|j| (detection(j), random_unit(&mut rng, ctx.dim))).collect();
+            let faces = (0..k).map(|j| Face::detected(detection(j), random_unit(&mut rng, ctx.dim))).collect();
             photo_of_face.extend(std::iter::repeat(i).take(k));
             records.push(PhotoRecord::Indexed { path: path.to_string_lossy().into_owned(), size, mtime_ns, content_hash, info: info(i), faces });
             paths.push(path);

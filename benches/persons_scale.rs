@@ -44,7 +44,7 @@ use facegate::library::{Access, Library};
 use facegate::photo::PhotoInfo;
 use facegate::query::{self, Method};
 use facegate::store::{FaceId, FaceState, Link, PersonId, PhotoRecord};
-use facegate::vision::{Detection, Manifest, Rect};
+use facegate::vision::{Detection, Face, Manifest, Rect};
 
 const SEED: u64 = 0x5EED_FACE_0001;
 /// Share of the common direction in every identity centre: the mean cosine between identities.
@@ -185,7 +185,7 @@ impl World {
                     [x + 120.0, 780.0], [x + 280.0, 780.0], [x + 200.0, 880.0],
                     [x + 200.0, 980.0], [x + 20.0, 800.0], [x + 380.0, 800.0],
                 ];
-                (Detection { rect, score: 0.9, keypoints }, self.face_vector(first + j))
+                Face::detected(Detection { rect, score: 0.9, keypoints: keypoints.to_vec() }, self.face_vector(first + j))
             })
             .collect();
         PhotoRecord::Indexed {

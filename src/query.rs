@@ -36,7 +36,7 @@ pub struct Match {
 pub fn query_faces(models: &mut FaceModels, path: &Path) -> Result<Vec<Face>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let (rgb, _) = photo::decode(&bytes).map_err(|reason| Error::bad_photo(path, reason))?;
-    let mut faces = models.faces(&Pyramid::new(rgb, 16))?;
+    let mut faces = models.faces(&Pyramid::new(rgb, 16), &[])?;
     faces.sort_by(|a, b| b.detection.rect.area().total_cmp(&a.detection.rect.area()));
     Ok(faces)
 }

@@ -376,7 +376,7 @@ mod tests {
     /// A library of `clusters × size` one-face photos whose vectors crowd round cluster centres.
     fn clustered_library(dir: &Path, clusters: usize, size: usize, dim: usize) -> Store {
         use crate::store::PhotoRecord;
-        use crate::vision::{Detection, Rect};
+        use crate::vision::{Detection, Face, Rect};
         let mut store = Store::open(&dir.join("library.db")).unwrap();
         let mut seed = 0x2545_F491_4F6C_DD1Du64;
         let mut next = move || {
@@ -398,7 +398,7 @@ mod tests {
                     mtime_ns: 1,
                     content_hash: format!("{i}"),
                     info: Default::default(),
-                    faces: vec![(Detection { rect, score: 0.9, keypoints: [[5.0, 5.0]; 6] }, v)],
+                    faces: vec![Face::detected(Detection { rect, score: 0.9, keypoints: vec![[5.0, 5.0]; 6] }, v)],
                 }
             })
             .collect();

@@ -226,14 +226,15 @@ fn process(
     };
     drop(bytes);
     let image = Pyramid::new(rgb, 16);
-    match models.faces(&image) {
+    let manual = prior.map_or(&[][..], |p| &p.manual[..]);
+    match models.faces(&image, manual) {
         Ok(faces) => PhotoRecord::Indexed {
             path: cand.key.clone(),
             size: cand.size,
             mtime_ns: cand.mtime_ns,
             content_hash,
             info,
-            faces: faces.into_iter().map(|f| (f.detection, f.embedding)).collect(),
+            faces,
         },
         Err(e) => failed(content_hash, format!("face models failed: {e}")),
     }

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::{Error, Result};
 use crate::photo::PhotoInfo;
-use crate::vision::{Detection, Rect};
+use crate::vision::{Face, Origin, Rect};
 
 mod audit;
 mod consent;
@@ -39,6 +39,8 @@ pub struct PhotoState {
     pub content_hash: String,
     pub pipeline: Option<String>,
     pub error: Option<String>,
+    /// Faces people drew on the photo (`face add`): processed again with it.
+    pub manual: Vec<Rect>,
 }
 
 /// The outcome of processing one file, ready to store.
@@ -46,7 +48,7 @@ pub struct PhotoState {
 pub enum PhotoRecord {
     /// Same content as stored: only size and mtime are refreshed.
     Unchanged { id: PhotoId, size: u64, mtime_ns: i64 },
-    Indexed { path: String, size: u64, mtime_ns: i64, content_hash: String, info: PhotoInfo, faces: Vec<(Detection, Vec<f32>)> },
+    Indexed { path: String, size: u64, mtime_ns: i64, content_hash: String, info: PhotoInfo, faces: Vec<Face> },
     Failed { path: String, size: u64, mtime_ns: i64, content_hash: String, reason: String },
 }
 
@@ -106,10 +108,20 @@ impl Store {
                     content_hash: r.get(4)?,
                     pipeline: r.get(5)?,
                     error: r.get(6)?,
+                    manual: Vec::new(),
                 },
             ))
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut states: HashMap<String, PhotoState> = rows.collect::<rusqlite::Result<_>>()?;
+        let mut by_id: HashMap<PhotoId, &mut PhotoState> = states.values_mut().map(|st| (st.id, st)).collect();
+        let mut manual = self.conn.prepare("SELECT photo_id, x0, y0, x1, y1 FROM manual_faces ORDER BY id")?;
+        for row in manual.query_map([], |r| Ok((PhotoId(r.get(0)?), rect_at(r, 1)?)))? {
+            let (photo, rect) = row?;
+            if let Some(st) = by_id.get_mut(&photo) {
+                st.manual.push(rect);
+            }
+        }
+        Ok(states)
     }
 
     /// Stores a batch of outcomes in one transaction. Returns the number of faces written.
@@ -129,20 +141,18 @@ impl Store {
                 PhotoRecord::Indexed { path, size, mtime_ns, content_hash, info, faces: found } => {
                     let id = upsert_photo(&tx, path, *size, *mtime_ns, content_hash, info, Some(pipeline), None, &now)?;
                     let previous = PreviousFaces::take(&tx, id)?;
+                    // A face where an erased person was in a kept photo is never stored again, and
+                    // a region a person dismissed as no face stays dismissed (unless they drew a
+                    // face there themselves).
                     let suppressed = erasure::suppressed(&tx, id)?;
-                    let mut insert_face = tx.prepare_cached(
-                        "INSERT INTO faces (photo_id, x0, y0, x1, y1, score, keypoints) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    )?;
-                    let mut insert_vec = tx.prepare_cached("INSERT INTO embeddings (face_id, model, vector) VALUES (?1, ?2, ?3)")?;
-                    // A face where an erased person was in a kept photo is never stored again.
-                    let found = found.iter().filter(|(det, _)| !suppressed.iter().any(|s| s.iou(&det.rect) > 0.5));
-                    for (det, vector) in found {
-                        let r = det.rect;
-                        let kps = serde_json::to_string(&det.keypoints).expect("keypoints serialise");
-                        insert_face.execute(params![id, r.x0, r.y0, r.x1, r.y1, det.score, kps])?;
-                        let face = tx.last_insert_rowid();
-                        insert_vec.execute(params![face, model, vector_to_blob(vector)])?;
-                        previous.carry_over(&tx, face, &r)?;
+                    let dismissed = regions(&tx, "face_dismissals", id)?;
+                    let found = found.iter().filter(|f| {
+                        !overlaps(&suppressed, &f.detection.rect)
+                            && (f.origin == Origin::Manual || !overlaps(&dismissed, &f.detection.rect))
+                    });
+                    for face in found {
+                        let face_id = insert_face(&tx, id, face, model)?;
+                        previous.carry_over(&tx, face_id, &face.detection.rect)?;
                         faces += 1;
                     }
                 }
@@ -150,6 +160,53 @@ impl Store {
         }
         tx.commit()?;
         Ok(faces)
+    }
+
+    /// Adds a face a person drew on an indexed photo, with its embedding; it is kept across
+    /// re-indexing. Returns the new face's id.
+    pub fn add_manual_face(&mut self, photo: PhotoId, face: &Face, model: &str, actor: &str) -> Result<FaceId> {
+        let tx = self.conn.transaction()?;
+        let r = face.detection.rect;
+        tx.execute(
+            "INSERT INTO manual_faces (photo_id, x0, y0, x1, y1, added_at, added_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![photo.0, r.x0, r.y0, r.x1, r.y1, now_iso(), actor],
+        )?;
+        let id = insert_face(&tx, photo.0, face, model)?;
+        tx.commit()?;
+        Ok(FaceId(id))
+    }
+
+    /// A person says these faces are not faces: each is deleted (with its embedding and links)
+    /// and its region recorded, so re-indexing never brings it back. A face drawn by hand also
+    /// loses its drawing. Returns the (face, photo) pairs dismissed; unknown ids are an error.
+    pub fn dismiss_faces(&mut self, faces: &[FaceId], actor: &str) -> Result<Vec<(FaceId, PhotoId)>> {
+        let tx = self.conn.transaction()?;
+        let now = now_iso();
+        let mut out = Vec::new();
+        for face in faces {
+            let (photo, rect): (i64, Rect) = tx
+                .query_row("SELECT photo_id, x0, y0, x1, y1 FROM faces WHERE id = ?1", [face.0], |r| Ok((r.get(0)?, rect_at(r, 1)?)))
+                .optional()?
+                .ok_or_else(|| Error::Invalid(format!("no face {}", face.0)))?;
+            tx.execute(
+                "INSERT INTO face_dismissals (photo_id, x0, y0, x1, y1, dismissed_at, dismissed_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![photo, rect.x0, rect.y0, rect.x1, rect.y1, now, actor],
+            )?;
+            let drawn: Vec<(i64, Rect)> = {
+                let mut stmt = tx.prepare("SELECT id, x0, y0, x1, y1 FROM manual_faces WHERE photo_id = ?1")?;
+                let rows = stmt.query_map([photo], |r| Ok((r.get(0)?, rect_at(r, 1)?)))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            for (id, drawn_rect) in drawn {
+                if drawn_rect.iou(&rect) > 0.5 {
+                    tx.execute("DELETE FROM manual_faces WHERE id = ?1", [id])?;
+                }
+            }
+            tx.execute("DELETE FROM faces WHERE id = ?1", [face.0])?;
+            out.push((*face, PhotoId(photo)));
+        }
+        tx.commit()?;
+        Ok(out)
     }
 
     /// Deletes photos (and, by cascade, their faces and embeddings).
@@ -248,6 +305,38 @@ impl Store {
 /// The links and rejections of a photo's faces, taken before the photo is processed again, so
 /// that a human's decisions follow the same face (matched by box overlap) into the new rows:
 /// a re-run never undoes them.
+/// Stores one face and its embedding; returns the face id.
+fn insert_face(tx: &rusqlite::Transaction, photo: i64, face: &Face, model: &str) -> Result<i64> {
+    let det = &face.detection;
+    let r = det.rect;
+    let kps = serde_json::to_string(&det.keypoints).expect("keypoints serialise");
+    tx.prepare_cached(
+        "INSERT INTO faces (photo_id, x0, y0, x1, y1, score, keypoints, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![photo, r.x0, r.y0, r.x1, r.y1, det.score, kps, face.origin.as_str()])?;
+    let id = tx.last_insert_rowid();
+    tx.prepare_cached("INSERT INTO embeddings (face_id, model, vector) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, model, vector_to_blob(&face.embedding)])?;
+    Ok(id)
+}
+
+/// The boxes of a photo in one of the tables of regions (`face_dismissals`, `manual_faces`).
+fn regions(tx: &rusqlite::Transaction, table: &str, photo: i64) -> Result<Vec<Rect>> {
+    let mut stmt = tx.prepare_cached(&format!("SELECT x0, y0, x1, y1 FROM {table} WHERE photo_id = ?1"))?;
+    let rows = stmt.query_map([photo], |r| rect_at(r, 0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Whether `rect` is mostly one of `regions` (IoU above 0.5).
+pub fn overlaps(regions: &[Rect], rect: &Rect) -> bool {
+    regions.iter().any(|r| r.iou(rect) > 0.5)
+}
+
+/// A box from four columns starting at `at`.
+fn rect_at(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Rect> {
+    Ok(Rect { x0: r.get(at)?, y0: r.get(at + 1)?, x1: r.get(at + 2)?, y1: r.get(at + 3)? })
+}
+
 struct PreviousFaces {
     faces: Vec<(Rect, [Option<rusqlite::types::Value>; 4], Vec<i64>)>,
 }
@@ -354,9 +443,10 @@ pub fn blob_to_vector(b: &[u8]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vision::Detection;
 
     fn det(x: f32) -> Detection {
-        Detection { rect: Rect { x0: x, y0: 0.0, x1: x + 10.0, y1: 10.0 }, score: 0.9, keypoints: [[x, 5.0]; 6] }
+        Detection { rect: Rect { x0: x, y0: 0.0, x1: x + 10.0, y1: 10.0 }, score: 0.9, keypoints: vec![[x, 5.0]; 6] }
     }
 
     fn indexed(path: &str, hash: &str, n: usize) -> PhotoRecord {
@@ -366,7 +456,7 @@ mod tests {
             mtime_ns: 1,
             content_hash: hash.into(),
             info: PhotoInfo { width: 100, height: 80, orientation: 1, ..Default::default() },
-            faces: (0..n).map(|i| (det(i as f32 * 20.0), vec![i as f32, 1.0])).collect(),
+            faces: (0..n).map(|i| Face::detected(det(i as f32 * 20.0), vec![i as f32, 1.0])).collect(),
         }
     }
 

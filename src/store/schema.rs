@@ -146,6 +146,28 @@ const MIGRATIONS: &[&str] = &[
     // 5: a random id for the library, which the index files beside it carry, so that index files
     // of another library (a database restored or copied over) are never taken for this one's.
     "INSERT INTO meta (key, value) VALUES ('library.id', lower(hex(randomblob(16))));",
+    // 6: detection you can doubt and correct. A face is detected (confident), possible (the
+    // detector is unsure: it blocks the gate until reviewed) or manual (drawn by a person, kept
+    // across re-indexing in manual_faces). A dismissal ("not a face") keeps that region out of
+    // later runs.
+    "ALTER TABLE faces ADD COLUMN origin TEXT NOT NULL DEFAULT 'detected'
+        CHECK (origin IN ('detected', 'possible', 'manual'));
+    CREATE TABLE manual_faces (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+        added_at TEXT NOT NULL,
+        added_by TEXT NOT NULL
+    );
+    CREATE INDEX manual_faces_photo ON manual_faces(photo_id);
+    CREATE TABLE face_dismissals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+        dismissed_at TEXT NOT NULL,
+        dismissed_by TEXT NOT NULL
+    );
+    CREATE INDEX face_dismissals_photo ON face_dismissals(photo_id);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

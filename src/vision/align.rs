@@ -2,6 +2,7 @@
 //! Umeyama without reflection) from detector keypoints to the embedder's template, and the sampling
 //! map that warps the face into the template's chip.
 
+use super::geometry::Rect;
 use super::raster::Affine;
 
 /// A similarity transform `p ↦ c·p + t` on the plane, written with complex numbers:
@@ -76,6 +77,18 @@ pub fn chip_map(to_chip: &Similarity) -> Affine {
     }
 }
 
+/// Where the `template` points (in a `chip`-pixel chip with dlib's geometry) fall in a face box
+/// drawn around a frontal face, for a face with no landmarks. In dlib's 150 px chip a tight face
+/// box spans about x 5–143 and y −21–148 (eyes at 40 % of its height, mouth corners at 76 %).
+pub fn points_in_box(rect: &Rect, template: &[[f32; 2]], chip: usize) -> Vec<[f32; 2]> {
+    let k = chip as f32 / 150.0;
+    let (x0, y0, w, h) = (5.0 * k, -21.0 * k, 138.0 * k, 169.0 * k);
+    template
+        .iter()
+        .map(|p| [rect.x0 + (p[0] - x0) / w * rect.width(), rect.y0 + (p[1] - y0) / h * rect.height()])
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +128,15 @@ mod tests {
             (q[0] - d[0]).hypot(q[1] - d[1])
         }).sum();
         assert!(err > 20.0, "residual {err}");
+    }
+
+    #[test]
+    fn points_in_a_drawn_box_sit_where_a_frontal_face_has_them() {
+        let rect = Rect { x0: 100.0, y0: 200.0, x1: 238.0, y1: 369.0 };
+        let p = points_in_box(&rect, &TEMPLATE, 150);
+        // The box is the chip's face box shifted by (95, 221): the points move with it.
+        assert!(close(p[0], [47.7 + 95.0, 47.3 + 221.0], 1e-3), "{p:?}");
+        assert!(p[0][0] < p[1][0] && p[2][1] < p[3][1]);
     }
 
     #[test]

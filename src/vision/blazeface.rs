@@ -2,11 +2,14 @@
 //! large image, the letterbox frame of a tile, anchor decoding of the raw outputs into boxes and
 //! keypoints in image coordinates. No ONNX here: see `detector.rs` for the session.
 
-use super::geometry::{Detection, Rect, NUM_KEYPOINTS};
+use super::geometry::{Detection, Rect};
 use super::raster::Affine;
 
+/// BlazeFace's keypoints: right eye, left eye (subject's: the right eye is on the image left), nose
+/// tip, mouth centre, right ear, left ear.
+pub const KEYPOINTS: usize = 6;
 /// Values per anchor in the regressor output: box (cx, cy, w, h) then 6 keypoints (x, y).
-pub const NUM_REGRESSORS: usize = 4 + 2 * NUM_KEYPOINTS;
+pub const NUM_REGRESSORS: usize = 4 + 2 * KEYPOINTS;
 
 /// Anchor centres in normalised input coordinates: one per cell of a `grid`×`grid` map, row-major.
 pub fn anchors(grid: usize) -> Vec<[f32; 2]> {
@@ -127,11 +130,6 @@ fn positions(length: f32, side: f32, overlap: f32) -> Vec<f32> {
     (0..n).map(|i| i as f32 * (length - side) / (n - 1) as f32).collect()
 }
 
-/// The best score among `found` boxes overlapping `rect` by IoU above 0.4 (0 when none).
-pub fn best_overlap(rect: &Rect, found: &[Detection]) -> f32 {
-    found.iter().filter(|d| d.rect.iou(rect) > 0.4).map(|d| d.score).fold(0.0, f32::max)
-}
-
 /// Decodes one frame's raw outputs (`regressors`: anchors × 16, `logits`: anchors) into detections in
 /// image coordinates, keeping those scoring at least `min_score`. Detections that touch an inner
 /// edge of a tile (an edge that is not the image border) are dropped: the face is cut there and a
@@ -163,10 +161,8 @@ pub fn decode(
         if cut_by_inner_edge(&rect, &frame.region, iw, ih) {
             continue;
         }
-        let mut keypoints = [[0.0f32; 2]; NUM_KEYPOINTS];
-        for (k, kp) in keypoints.iter_mut().enumerate() {
-            *kp = frame.to_image(r[4 + 2 * k] / s + anchor[0], r[5 + 2 * k] / s + anchor[1]);
-        }
+        let keypoints =
+            (0..KEYPOINTS).map(|k| frame.to_image(r[4 + 2 * k] / s + anchor[0], r[5 + 2 * k] / s + anchor[1])).collect();
         out.push(Detection { rect: rect.clip(iw, ih), score, keypoints });
     }
     out

@@ -3,9 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Number of keypoints BlazeFace predicts: right eye, left eye (subject's), nose tip, mouth centre,
-/// right ear, left ear.
-pub const NUM_KEYPOINTS: usize = 6;
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Rect {
@@ -59,12 +56,18 @@ impl Rect {
     }
 }
 
-/// One detected face.
+/// One detected face. `keypoints` are the detector family's landmarks, in its order (see
+/// `blazeface::KEYPOINTS`, `retinaface::KEYPOINTS`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
     pub rect: Rect,
     pub score: f32,
-    pub keypoints: [[f32; 2]; NUM_KEYPOINTS],
+    pub keypoints: Vec<[f32; 2]>,
+}
+
+/// The best score among `found` boxes overlapping `rect` by IoU above 0.4 (0 when none).
+pub fn best_overlap(rect: &Rect, found: &[Detection]) -> f32 {
+    found.iter().filter(|d| d.rect.iou(rect) > 0.4).map(|d| d.score).fold(0.0, f32::max)
 }
 
 /// Weighted non-maximum suppression (BlazeFace's blending variant): the highest-scoring detection
@@ -82,7 +85,7 @@ pub fn weighted_nms(mut dets: Vec<Detection>, iou_threshold: f32) -> Vec<Detecti
         let lead = dets[i].rect;
         let mut total = 0.0f32;
         let mut rect = [0.0f32; 4];
-        let mut kps = [[0.0f32; 2]; NUM_KEYPOINTS];
+        let mut kps = vec![[0.0f32; 2]; dets[i].keypoints.len()];
         for j in i..dets.len() {
             if used[j] || lead.iou(&dets[j].rect) <= iou_threshold {
                 continue;
@@ -115,7 +118,7 @@ mod tests {
 
     fn det(x: f32, y: f32, size: f32, score: f32) -> Detection {
         let rect = Rect::from_center(x, y, size, size);
-        Detection { rect, score, keypoints: [[x, y]; NUM_KEYPOINTS] }
+        Detection { rect, score, keypoints: vec![[x, y]; 6] }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod embedder;
 pub mod geometry;
 pub mod manifest;
 pub mod raster;
+pub mod retinaface;
 pub mod runtime;
 
 pub use detector::Detector;
@@ -21,18 +22,28 @@ use manifest::{InputSpec, Layout};
 use raster::Affine;
 
 /// Writes one model input image (`size`×`size`, normalised, in the spec's layout) sampled from
-/// `image` at `map`; `mirror` flips it left-right. Points outside the image are black (the
-/// letterbox border the detector was checked with).
+/// `image` at `map`; `mirror` flips it left-right. Points outside the image get the spec's padding.
 pub fn write_input(image: &Pyramid, map: &Affine, spec: &InputSpec, dst: &mut [f32], mirror: bool) {
-    let size = spec.size;
-    let plane = size * size;
-    image.sample_affine(map, size, size, |row, col, rgb| {
-        let col = if mirror { size - 1 - col } else { col };
-        let v = spec.normalise(rgb.unwrap_or([0.0; 3]));
+    write_input_sized(image, map, spec, (spec.size, spec.size), dst, mirror)
+}
+
+/// [`write_input`] for an input of `width`×`height`.
+pub fn write_input_sized(
+    image: &Pyramid,
+    map: &Affine,
+    spec: &InputSpec,
+    (width, height): (usize, usize),
+    dst: &mut [f32],
+    mirror: bool,
+) {
+    let plane = width * height;
+    image.sample_affine(map, width, height, |row, col, rgb| {
+        let col = if mirror { width - 1 - col } else { col };
+        let v = spec.normalise(rgb);
         for (c, value) in v.into_iter().enumerate() {
             let at = match spec.layout {
-                Layout::Nhwc => (row * size + col) * 3 + c,
-                Layout::Nchw => c * plane + row * size + col,
+                Layout::Nhwc => (row * width + col) * 3 + c,
+                Layout::Nchw => c * plane + row * width + col,
             };
             dst[at] = value;
         }
@@ -45,11 +56,49 @@ pub struct FaceModels {
     pub embedder: Embedder,
 }
 
+/// Where a stored face comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// The detector is confident.
+    Detected,
+    /// The detector is unsure: blocks the gate until a person reviews it, never clustered.
+    Possible,
+    /// Drawn by a person (`face add`), kept across re-indexing.
+    Manual,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Detected => "detected",
+            Origin::Possible => "possible",
+            Origin::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Origin {
+        match s {
+            "possible" => Origin::Possible,
+            "manual" => Origin::Manual,
+            _ => Origin::Detected,
+        }
+    }
+}
+
 /// A face found and embedded.
 #[derive(Clone, Debug)]
 pub struct Face {
     pub detection: Detection,
     pub embedding: Vec<f32>,
+    pub origin: Origin,
+}
+
+impl Face {
+    /// A confident detection (for tests and benchmarks that make faces by hand).
+    pub fn detected(detection: Detection, embedding: Vec<f32>) -> Face {
+        Face { detection, embedding, origin: Origin::Detected }
+    }
 }
 
 impl FaceModels {
@@ -60,10 +109,49 @@ impl FaceModels {
         })
     }
 
-    /// Detects and embeds every face of an image.
-    pub fn faces(&mut self, image: &Pyramid) -> crate::error::Result<Vec<Face>> {
-        let detections = self.detector.detect(image)?;
+    /// Detects and embeds every face of an image, confident and possible, plus a face for each
+    /// of the `manual` boxes people drew (a detection overlapping one gives way to it).
+    pub fn faces(&mut self, image: &Pyramid, manual: &[Rect]) -> crate::error::Result<Vec<Face>> {
+        let confident = self.detector.spec().score_threshold;
+        let mut faces: Vec<(Detection, Origin)> = self
+            .detector
+            .detect(image)?
+            .into_iter()
+            .filter(|d| !manual.iter().any(|m| m.iou(&d.rect) > 0.5))
+            .map(|d| {
+                let origin = if d.score >= confident { Origin::Detected } else { Origin::Possible };
+                (d, origin)
+            })
+            .collect();
+        for rect in manual {
+            faces.push((self.manual_detection(image, rect)?, Origin::Manual));
+        }
+        let detections: Vec<Detection> = faces.iter().map(|(d, _)| d.clone()).collect();
         let embeddings = self.embedder.embed(image, &detections)?;
-        Ok(detections.into_iter().zip(embeddings).map(|(detection, embedding)| Face { detection, embedding }).collect())
+        Ok(faces
+            .into_iter()
+            .zip(embeddings)
+            .map(|((detection, origin), embedding)| Face { detection, embedding, origin })
+            .collect())
+    }
+
+    /// A detection for a box a person drew: the box, with the landmarks of what the detector
+    /// sees there at a low threshold, or, when it sees nothing, landmarks placed in the box where
+    /// a frontal face has them.
+    pub fn manual_detection(&mut self, image: &Pyramid, rect: &Rect) -> crate::error::Result<Detection> {
+        let near = self.detector.detect_near(image, rect, 0.02)?;
+        let best = near.into_iter().filter(|d| d.rect.iou(rect) > 0.3).max_by(|a, b| a.score.total_cmp(&b.score));
+        let keypoints = match best {
+            Some(d) => d.keypoints,
+            None => {
+                let spec = self.embedder.spec();
+                let mut points = vec![[0.0f32; 2]; self.detector.spec().keypoints()];
+                for (&k, p) in spec.keypoints.iter().zip(align::points_in_box(rect, &spec.template, spec.input.size)) {
+                    points[k] = p;
+                }
+                points
+            }
+        };
+        Ok(Detection { rect: *rect, score: 1.0, keypoints })
     }
 }
