@@ -11,6 +11,7 @@ pub mod library;
 pub mod photo;
 pub mod pipeline;
 pub mod query;
+pub mod review;
 pub mod store;
 pub mod vision;
 

@@ -353,6 +353,21 @@ pub enum FaceCommand {
         #[arg(required = true)]
         faces: Vec<i64>,
     },
+    /// Say detections are not faces: they are deleted and their regions stay empty when the
+    /// photo is indexed again.
+    Dismiss {
+        #[arg(required = true)]
+        faces: Vec<i64>,
+    },
+    /// Add a face the detector missed, drawn as a box in photo pixels (as `person show` prints
+    /// boxes); it is embedded, counts in the gate and is kept when the photo is indexed again.
+    Add {
+        /// An indexed photo.
+        photo: PathBuf,
+        /// The face's box: X0,Y0,X1,Y1 (pixels of the upright photo).
+        #[arg(long = "box", value_name = "X0,Y0,X1,Y1", value_parser = parse_box)]
+        rect: crate::vision::Rect,
+    },
     /// List faces.
     List {
         /// Only faces linked to nobody.
@@ -404,4 +419,17 @@ pub struct SearchArgs {
     /// indexed first.
     #[arg(long, value_name = "PERSON")]
     pub assign: Option<i64>,
+}
+
+/// `X0,Y0,X1,Y1` in pixels.
+fn parse_box(s: &str) -> Result<crate::vision::Rect, String> {
+    let v: Vec<f32> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f32>().map_err(|_| format!("{p:?} is not a number")))
+        .collect::<Result<_, _>>()?;
+    match v[..] {
+        [x0, y0, x1, y1] if x0 < x1 && y0 < y1 => Ok(crate::vision::Rect { x0, y0, x1, y1 }),
+        [_, _, _, _] => Err("the box needs X0 < X1 and Y0 < Y1".into()),
+        _ => Err("a box is four numbers: X0,Y0,X1,Y1".into()),
+    }
 }

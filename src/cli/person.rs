@@ -129,6 +129,27 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
 pub fn face(cli: &Cli, dir: PathBuf, command: &FaceCommand) -> anyhow::Result<ExitCode> {
     let access = if matches!(command, FaceCommand::List { .. }) { Access::Read } else { Access::Write };
     let mut library = Library::open(&dir, access)?;
+    #[derive(Serialize)]
+    struct Changed<'a> {
+        message: &'a str,
+        faces: Vec<i64>,
+    }
+    match command {
+        FaceCommand::Add { photo, rect } => {
+            let manifest = super::manifest(cli)?;
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let mut models = crate::vision::FaceModels::load(&manifest, cli.device, threads)?;
+            let (face, photo_id) = crate::review::add_face(&mut library, &manifest, &mut models, photo, *rect, &actor(cli))?;
+            let message = format!("face {} added to photo {} ({}); link it with `face move {} --to PERSON`", face.0, photo_id.0, photo.display(), face.0);
+            return reply(cli, &Changed { message: &message, faces: vec![face.0] }, &message);
+        }
+        FaceCommand::Dismiss { faces } => {
+            let dismissed = crate::review::dismiss_faces(&mut library, &face_ids(faces), &actor(cli))?;
+            let message = format!("{} face(s) dismissed as not faces", dismissed.len());
+            return reply(cli, &Changed { message: &message, faces: faces.clone() }, &message);
+        }
+        _ => {}
+    }
     let store = &mut library.store;
     let (message, faces) = match command {
         FaceCommand::Move { face, to } => {
@@ -143,6 +164,7 @@ pub fn face(cli: &Cli, dir: PathBuf, command: &FaceCommand) -> anyhow::Result<Ex
             store.reject_faces(&face_ids(faces))?;
             (format!("{} face(s) rejected", faces.len()), faces.clone())
         }
+        FaceCommand::Add { .. } | FaceCommand::Dismiss { .. } => unreachable!("handled above"),
         FaceCommand::List { .. } => {
             let rows = store.unassigned_faces()?;
             if cli.json {
@@ -150,7 +172,8 @@ pub fn face(cli: &Cli, dir: PathBuf, command: &FaceCommand) -> anyhow::Result<Ex
             }
             let mut out = std::io::stdout().lock();
             for r in &rows {
-                writeln!(out, "face {:>6}  {}  {}", r.face_id.0, r.path, rect(&r.rect))?;
+                let tier = if r.origin == crate::vision::Origin::Detected { String::new() } else { format!("  ({} face)", r.origin.as_str()) };
+                writeln!(out, "face {:>6}  {}  {}{tier}", r.face_id.0, r.path, rect(&r.rect))?;
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -160,14 +183,9 @@ pub fn face(cli: &Cli, dir: PathBuf, command: &FaceCommand) -> anyhow::Result<Ex
         FaceCommand::Move { to, .. } => format!("face move to person:{to}"),
         FaceCommand::Confirm { .. } => "face confirm".into(),
         FaceCommand::Reject { .. } => "face reject".into(),
-        FaceCommand::List { .. } => unreachable!("listing returned above"),
+        FaceCommand::List { .. } | FaceCommand::Add { .. } | FaceCommand::Dismiss { .. } => unreachable!("handled above"),
     };
     library.store.audit(&actor(cli), &command, &subjects, "ok", None)?;
-    #[derive(Serialize)]
-    struct Changed<'a> {
-        message: &'a str,
-        faces: Vec<i64>,
-    }
     reply(cli, &Changed { message: &message, faces }, &message)
 }
 

@@ -300,7 +300,9 @@ pub fn run(library: &mut crate::library::Library, index: &crate::ann::FaceIndex,
         Mode::Full | Mode::Recluster => FaceId(0),
     };
     let scope = Scope { after, review_suggestions: mode != Mode::Incremental };
-    let faces = store.face_states()?;
+    // A possible face nobody has reviewed is never placed, nor used to place another.
+    let unreviewed = store.unreviewed_possible_faces()?;
+    let faces: Vec<_> = store.face_states()?.into_iter().filter(|f| !unreviewed.contains(&f.face)).collect();
     let rejections = store.rejections()?;
     let wanted: Vec<FaceId> = faces
         .iter()

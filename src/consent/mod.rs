@@ -119,7 +119,9 @@ impl<'a> Gate<'a> {
             let verdict = if ignored {
                 Ok(None)
             } else {
+                let unreviewed = face.origin == crate::vision::Origin::Possible && !face.confirmed;
                 match (face.person, face.confirmed) {
+                    _ if unreviewed => Err(Refusal::PossibleFace),
                     (None, _) => Err(Refusal::FaceNotIdentified),
                     (Some(p), false) => Err(Refusal::IdentityOnlySuggested { person: p.0, similarity: face.similarity }),
                     (Some(p), true) => self.consent(p).map(Some),

@@ -37,6 +37,7 @@ pub enum Refusal {
     OtherProject { project: String },
     ProjectEnded { until: NaiveDate },
     FaceNotIdentified,
+    PossibleFace,
     IdentityOnlySuggested { person: i64, similarity: Option<f32> },
     PersonErased,
 }
@@ -51,6 +52,7 @@ impl std::fmt::Display for Refusal {
             Refusal::OtherProject { project } => write!(f, "consent only for project {project}"),
             Refusal::ProjectEnded { until } => write!(f, "the consent's project ended on {until}"),
             Refusal::FaceNotIdentified => write!(f, "face not identified"),
+            Refusal::PossibleFace => write!(f, "possible face, not reviewed"),
             Refusal::IdentityOnlySuggested { person, similarity } => match similarity {
                 Some(s) => write!(f, "identity only suggested (person {person}, similarity {s:.3}), not confirmed"),
                 None => write!(f, "identity only suggested (person {person}), not confirmed"),

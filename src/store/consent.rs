@@ -82,6 +82,7 @@ pub struct GatePhoto {
 #[derive(Clone, Debug)]
 pub struct GateFace {
     pub id: FaceId,
+    pub origin: crate::vision::Origin,
     pub rect: Rect,
     pub person: Option<PersonId>,
     pub confirmed: bool,
@@ -297,11 +298,12 @@ impl Store {
 
     pub fn gate_faces(&self, photo: PhotoId) -> Result<Vec<GateFace>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, x0, y0, x1, y1, person_id, link, similarity FROM faces WHERE photo_id = ?1 ORDER BY id",
+            "SELECT id, x0, y0, x1, y1, person_id, link, similarity, origin FROM faces WHERE photo_id = ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map([photo.0], |r| {
             Ok(GateFace {
                 id: FaceId(r.get(0)?),
+                origin: crate::vision::Origin::parse(&r.get::<_, String>(8)?),
                 rect: Rect { x0: r.get(1)?, y0: r.get(2)?, x1: r.get(3)?, y1: r.get(4)? },
                 person: r.get::<_, Option<i64>>(5)?.map(PersonId),
                 confirmed: r.get::<_, Option<String>>(6)?.as_deref() == Some("confirmed"),

@@ -61,6 +61,8 @@ pub struct FaceRow {
     pub rect: Rect,
     pub score: f32,
     pub taken_at: Option<String>,
+    /// Detected, possible (unsure: blocks the gate until reviewed) or manual.
+    pub origin: Origin,
 }
 
 const LIBRARY_ID: &str = "library.id";
@@ -240,7 +242,7 @@ impl Store {
     /// Faces and their photos for the given ids; ids no longer in the library are left out.
     pub fn faces(&self, ids: &[FaceId]) -> Result<Vec<FaceRow>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT f.id, p.id, p.path, f.x0, f.y0, f.x1, f.y1, f.score, p.taken_at
+            "SELECT f.id, p.id, p.path, f.x0, f.y0, f.x1, f.y1, f.score, p.taken_at, f.origin
              FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.id = ?1",
         )?;
         let mut out = Vec::with_capacity(ids.len());
@@ -254,6 +256,7 @@ impl Store {
                         rect: Rect { x0: r.get(3)?, y0: r.get(4)?, x1: r.get(5)?, y1: r.get(6)? },
                         score: r.get(7)?,
                         taken_at: r.get(8)?,
+                        origin: Origin::parse(&r.get::<_, String>(9)?),
                     })
                 })
                 .optional()?;

@@ -129,6 +129,13 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Possible faces (the detector was unsure) that no person has linked yet.
+    pub fn unreviewed_possible_faces(&self) -> Result<std::collections::HashSet<FaceId>> {
+        let mut stmt = self.conn.prepare("SELECT id FROM faces WHERE origin = 'possible' AND person_id IS NULL")?;
+        let rows = stmt.query_map([], |r| Ok(FaceId(r.get(0)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The states of the given faces; ids no longer in the library are left out.
     pub fn face_states_of(&self, ids: &[FaceId]) -> Result<Vec<FaceState>> {
         let mut stmt = self.conn.prepare_cached("SELECT id, photo_id, person_id, link, linked_by FROM faces WHERE id = ?1")?;

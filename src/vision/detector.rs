@@ -63,7 +63,7 @@ impl Detector {
                 let scale = 320.0 / side;
                 let m = r.scales.multiple;
                 let size = (320usize).div_ceil(m) * m;
-                let pass = Pass { origin: [cx - side / 2.0, cy - side / 2.0], scale, width: size, height: size, max_face: f32::INFINITY };
+                let pass = Pass { origin: [cx - side / 2.0, cy - side / 2.0], scale, width: size, height: size, max_face: f32::INFINITY, mirror: false };
                 self.run_retinaface(image, r, &[pass], min_score)
             }
             Family::BlazeFace(b) => {
@@ -103,7 +103,7 @@ impl Detector {
         for pass in passes {
             let (width, height) = (pass.width, pass.height);
             self.buffer.resize(width * height * 3, 0.0);
-            write_input_sized(image, &pass.affine(), &r.input, (width, height), &mut self.buffer, false);
+            write_input_sized(image, &pass.affine(), &r.input, (width, height), &mut self.buffer, pass.mirror);
             let shape = match r.input.layout {
                 Layout::Nchw => [1, 3, height as i64, width as i64],
                 Layout::Nhwc => [1, height as i64, width as i64, 3],

@@ -40,6 +40,12 @@ pub struct Scales {
     /// Faces at least this many pixels wide at the coarse scale are left to the coarse pass: the
     /// fine pass, enlarged, sees false faces in large textures (a shirt, a suit).
     pub handoff: f32,
+    /// The coarse pass sees the photo inside a border of this fraction of its long side on every
+    /// edge, so that a face cut by the photo's edge is not also cut by the input's.
+    pub margin: f32,
+    /// Photos that get a fine pass also get the coarse pass mirrored: a second view that finds
+    /// faces cut by the edge or turned away which the first misses.
+    pub mirror_coarse: bool,
     /// Input sides are rounded up to a multiple of this (the largest feature stride).
     pub multiple: usize,
 }
@@ -78,7 +84,8 @@ impl Verify {
 }
 
 /// One run of the detector: the photo scaled by `scale`, with input pixel (0, 0) at image point
-/// `origin`, in an input of `width`×`height`; it keeps faces up to `max_face` image pixels.
+/// `origin`, in an input of `width`×`height`, mirrored left-right when `mirror` is set; it keeps
+/// faces up to `max_face` image pixels.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pass {
     pub origin: [f32; 2],
@@ -86,12 +93,13 @@ pub struct Pass {
     pub width: usize,
     pub height: usize,
     pub max_face: f32,
+    pub mirror: bool,
 }
 
 impl Pass {
     fn new(origin: [f32; 2], scale: f32, extent: (f32, f32), multiple: usize) -> Pass {
         let side = |len: f32| ((len * scale).round().max(1.0) as usize).div_ceil(multiple) * multiple;
-        Pass { origin, scale, width: side(extent.0), height: side(extent.1), max_face: f32::INFINITY }
+        Pass { origin, scale, width: side(extent.0), height: side(extent.1), max_face: f32::INFINITY, mirror: false }
     }
 
     /// Sampling map from input pixels to image pixels.
@@ -100,7 +108,9 @@ impl Pass {
         Affine { origin: self.origin, dx: [step, 0.0], dy: [0.0, step] }
     }
 
+    /// Input coordinates (of the input as the network saw it) → image pixels.
     fn to_image(&self, x: f32, y: f32) -> [f32; 2] {
+        let x = if self.mirror { self.width as f32 - x } else { x };
         [self.origin[0] + x / self.scale, self.origin[1] + y / self.scale]
     }
 }
@@ -109,10 +119,15 @@ impl Pass {
 pub fn passes(width: u32, height: u32, scales: &Scales, fine_pixels: f32) -> Vec<Pass> {
     let (w, h) = (width as f32, height as f32);
     let long = w.max(h);
-    let coarse = (scales.coarse_side / long).min(1.0);
-    let mut out = vec![Pass::new([0.0, 0.0], coarse, (w, h), scales.multiple)];
+    let m = scales.margin * long;
+    let coarse = (scales.coarse_side / (long + 2.0 * m)).min(1.0);
+    let whole = Pass::new([-m, -m], coarse, (w + 2.0 * m, h + 2.0 * m), scales.multiple);
+    let mut out = vec![whole];
     let fine = (fine_pixels / (w * h)).sqrt().min(scales.max_upscale);
     if long >= scales.fine_min_side && fine >= coarse * scales.min_step {
+        if scales.mirror_coarse {
+            out.push(Pass { mirror: true, ..whole });
+        }
         let pass = Pass::new([0.0, 0.0], fine, (w, h), scales.multiple);
         out.push(Pass { max_face: scales.handoff / coarse, ..pass });
     }
@@ -166,9 +181,9 @@ pub fn decode(
         let l = &loc[4 * i..4 * i + 4];
         let (cx, cy) = (ax + variance[0] * l[0] * size, ay + variance[0] * l[1] * size);
         let (bw, bh) = (size * (variance[1] * l[2]).exp(), size * (variance[1] * l[3]).exp());
-        let [x0, y0] = pass.to_image(cx - bw / 2.0, cy - bh / 2.0);
-        let [x1, y1] = pass.to_image(cx + bw / 2.0, cy + bh / 2.0);
-        let rect = Rect { x0, y0, x1, y1 };
+        let [xa, y0] = pass.to_image(cx - bw / 2.0, cy - bh / 2.0);
+        let [xb, y1] = pass.to_image(cx + bw / 2.0, cy + bh / 2.0);
+        let rect = Rect { x0: xa.min(xb), y0, x1: xa.max(xb), y1 };
         if rect.width().max(rect.height()) > pass.max_face {
             continue;
         }
@@ -177,9 +192,14 @@ pub fn decode(
             continue;
         }
         let lm = &landmarks[10 * i..10 * i + 10];
-        let keypoints = (0..KEYPOINTS)
+        let mut keypoints: Vec<[f32; 2]> = (0..KEYPOINTS)
             .map(|k| pass.to_image(ax + variance[0] * lm[2 * k] * size, ay + variance[0] * lm[2 * k + 1] * size))
             .collect();
+        if pass.mirror {
+            // The image-left eye and mouth corner of a mirrored input are the image-right ones.
+            keypoints.swap(0, 1);
+            keypoints.swap(3, 4);
+        }
         out.push(Detection { rect, score, keypoints });
     }
     out
@@ -197,6 +217,8 @@ mod tests {
         fine_min_side: 480.0,
         min_step: 1.4,
         handoff: 64.0,
+        margin: 0.0,
+        mirror_coarse: false,
         multiple: 32,
     };
 
@@ -220,7 +242,7 @@ mod tests {
     #[test]
     fn decode_applies_the_variances_and_the_pass_scale() {
         // One anchor at (100, 60) of size 64 in a pass at half scale with origin (10, 20).
-        let pass = Pass { origin: [10.0, 20.0], scale: 0.5, width: 256, height: 256, max_face: 300.0 };
+        let pass = Pass { origin: [10.0, 20.0], scale: 0.5, width: 256, height: 256, max_face: 300.0, mirror: false };
         let anchors = [[100.0, 60.0, 64.0], [10.0, 10.0, 16.0]];
         let loc = [1.0, -0.5, 0.0, (2.0f32).ln() / 0.2, 0.0, 0.0, 0.0, 0.0];
         let conf = [0.1, 0.9, 0.8, 0.2];
@@ -236,9 +258,26 @@ mod tests {
         assert!(close(d.keypoints[0][0], 10.0 + 2.0 * 93.6) && close(d.keypoints[0][1], 140.0));
         assert_eq!(d.keypoints.len(), KEYPOINTS);
         assert_eq!(d.score, 0.9);
+        // Seen in a mirrored input, the same outputs are a face mirrored about the input's middle
+        // (x = 128 input px, 266 px in the image), with its eyes in image order again.
+        let mirrored = decode(&Pass { mirror: true, ..pass }, (&loc, &conf, &lm), &anchors, [0.1, 0.2], 0.5, (1000, 1000));
+        let m = &mirrored[0];
+        assert!(close((m.rect.x0 + m.rect.x1) / 2.0, 10.0 + 2.0 * (256.0 - 106.4)), "{m:?}");
+        assert!(m.keypoints[1][0] > m.keypoints[0][0] || m.keypoints[0] == [0.0; 2]);
+        assert!(close(m.keypoints[1][0], 10.0 + 2.0 * (256.0 - 93.6)));
         // The same box is too large for a pass that keeps faces up to 200 px.
         let fine = Pass { max_face: 200.0, ..pass };
         assert!(decode(&fine, (&loc, &conf, &lm), &anchors, [0.1, 0.2], 0.5, (1000, 1000)).is_empty());
+    }
+
+    #[test]
+    fn the_coarse_pass_can_see_past_the_border() {
+        let p = passes(1000, 500, &Scales { margin: 0.1, ..SCALES }, SCALES.fine_pixels);
+        // 1200×700 px of frame from (−100, −100), shrunk so its long side is 640.
+        assert_eq!(p[0].origin, [-100.0, -100.0]);
+        assert!((p[0].scale - 640.0 / 1200.0).abs() < 1e-6);
+        assert_eq!((p[0].width, p[0].height), (640, 384));
+        assert_eq!(p[1].origin, [0.0, 0.0]);
     }
 
     #[test]
@@ -263,7 +302,10 @@ mod tests {
         let small = passes(800, 533, &SCALES, SCALES.fine_pixels);
         assert_eq!(small[1].scale, 2.0, "enlarged at most twice");
         let thumb = passes(250, 250, &SCALES, SCALES.fine_pixels);
-        assert_eq!(thumb, vec![Pass { origin: [0.0, 0.0], scale: 1.0, width: 256, height: 256, max_face: f32::INFINITY }]);
+        assert_eq!(thumb, vec![Pass { origin: [0.0, 0.0], scale: 1.0, width: 256, height: 256, max_face: f32::INFINITY, mirror: false }]);
+        let mirrored = passes(1024, 768, &Scales { mirror_coarse: true, ..SCALES }, SCALES.fine_pixels);
+        assert_eq!(mirrored.len(), 3);
+        assert_eq!(mirrored[1], Pass { mirror: true, ..mirrored[0] });
         // Faces 64 px or more at the coarse scale (102.4 px in the photo) come from the coarse pass.
         assert_eq!(p[1].max_face, 64.0 / 0.625);
     }

@@ -4,6 +4,7 @@
 mod accuracy;
 mod common;
 mod consent;
+mod detection;
 mod erase;
 mod index;
 mod persons;
