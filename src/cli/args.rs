@@ -91,12 +91,19 @@ pub enum Command {
 }
 
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("files").required(true).args(["delete_files", "quarantine", "keep_files"])))]
+#[command(group(clap::ArgGroup::new("files").required(true).args(["delete_files", "quarantine", "keep_files", "resume"])))]
 pub struct EraseArgs {
-    pub person: i64,
+    #[arg(required_unless_present = "resume")]
+    pub person: Option<i64>,
     /// Why (kept in the erasure record and the certificate; do not put personal data here).
+    #[arg(long, required_unless_present = "resume")]
+    pub reason: Option<String>,
+    /// Finish the erasures a crash interrupted (any write command does it too), and nothing else.
+    #[arg(long, conflicts_with_all = ["person", "reason", "dry_run"])]
+    pub resume: bool,
+    /// Show what would be erased (photos, faces, recorded uses of the photos) and stop.
     #[arg(long)]
-    pub reason: String,
+    pub dry_run: bool,
     /// Delete the photo files that show only this person.
     #[arg(long)]
     pub delete_files: bool,

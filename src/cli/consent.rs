@@ -23,13 +23,13 @@ fn using(cli: &Cli, u: &UseArgs) -> Use {
 pub fn purpose(cli: &Cli, dir: PathBuf, c: &PurposeCommand) -> anyhow::Result<ExitCode> {
     match c {
         PurposeCommand::Add { name, description } => {
-            let mut lib = Library::open(&dir, Access::Write)?;
+            let mut lib = super::open(&dir, Access::Write)?;
             let id = lib.store.add_purpose(name, description.as_deref())?;
             lib.store.audit(&actor(cli), "purpose add", &[format!("purpose:{id}")], "ok", Some(name))?;
             reply(cli, &serde_json::json!({ "id": id, "name": name }), &format!("added purpose {name}"))
         }
         PurposeCommand::List => {
-            let lib = Library::open(&dir, Access::Read)?;
+            let lib = super::open(&dir, Access::Read)?;
             let purposes = lib.store.purposes()?;
             if cli.json {
                 print_json(&purposes)?;
@@ -46,13 +46,13 @@ pub fn purpose(cli: &Cli, dir: PathBuf, c: &PurposeCommand) -> anyhow::Result<Ex
 pub fn project(cli: &Cli, dir: PathBuf, c: &ProjectCommand) -> anyhow::Result<ExitCode> {
     match c {
         ProjectCommand::Add { name, until } => {
-            let mut lib = Library::open(&dir, Access::Write)?;
+            let mut lib = super::open(&dir, Access::Write)?;
             let id = lib.store.add_project(name, *until)?;
             lib.store.audit(&actor(cli), "project add", &[format!("project:{id}")], "ok", Some(name))?;
             reply(cli, &serde_json::json!({ "id": id, "name": name, "until": until }), &format!("added project {name}"))
         }
         ProjectCommand::List => {
-            let lib = Library::open(&dir, Access::Read)?;
+            let lib = super::open(&dir, Access::Read)?;
             let projects = lib.store.projects()?;
             if cli.json {
                 print_json(&projects)?;
@@ -71,7 +71,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
     let today = today(cli);
     match c {
         ConsentCommand::Grant { person, purposes, from, until, no_expiry: _, project, evidence, source, note } => {
-            let mut lib = Library::open(&dir, Access::Write)?;
+            let mut lib = super::open(&dir, Access::Write)?;
             let person = PersonId(*person);
             lib.store.person(person)?;
             let purpose_ids = purposes.iter().map(|p| lib.store.purpose_id(p)).collect::<Result<Vec<_>, _>>()?;
@@ -99,7 +99,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
             reply(cli, &serde_json::json!({ "consents": ids }), &format!("recorded consent {ids:?} for person {}", person.0))
         }
         ConsentCommand::Revoke { person, purposes, date, note } => {
-            let mut lib = Library::open(&dir, Access::Write)?;
+            let mut lib = super::open(&dir, Access::Write)?;
             let person = PersonId(*person);
             lib.store.person(person)?;
             let purpose_ids = purposes.iter().map(|p| lib.store.purpose_id(p)).collect::<Result<Vec<_>, _>>()?;
@@ -111,7 +111,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
             reply(cli, &serde_json::json!({ "revocations": ids }), &format!("revoked {what} for person {} from {effective}", person.0))
         }
         ConsentCommand::List { person, purpose } => {
-            let lib = Library::open(&dir, Access::Read)?;
+            let lib = super::open(&dir, Access::Read)?;
             let purpose_id = purpose.as_deref().map(|p| lib.store.purpose_id(p)).transpose()?;
             let person = person.map(PersonId);
             #[derive(Serialize)]
@@ -160,7 +160,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
             Ok(ExitCode::SUCCESS)
         }
         ConsentCommand::Expiring { within } => {
-            let lib = Library::open(&dir, Access::Read)?;
+            let lib = super::open(&dir, Access::Read)?;
             let found = consent::expiring(&lib.store, today, *within)?;
             if cli.json {
                 print_json(&found)?;
@@ -184,7 +184,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
             Ok(if found.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_EXPIRING) })
         }
         ConsentCommand::Request { person, purposes, out, sender } => {
-            let mut lib = Library::open(&dir, Access::Write)?;
+            let mut lib = super::open(&dir, Access::Write)?;
             let p = lib.store.person(PersonId(*person))?;
             for purpose in purposes {
                 lib.store.purpose_id(purpose)?;
@@ -215,7 +215,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
 /// `check`: exit 0 when every photo is allowed, 1 when any is blocked, 2 on errors.
 pub fn check(cli: &Cli, dir: PathBuf, a: &CheckArgs) -> anyhow::Result<ExitCode> {
     let outcome = (|| -> anyhow::Result<(Vec<consent::PhotoDecision>, Use)> {
-        let lib = Library::open(&dir, Access::Read)?;
+        let lib = super::open(&dir, Access::Read)?;
         let u = using(cli, &a.using);
         let mut gate = Gate::new(&lib.store, u.clone())?;
         let decisions = a.photos.iter().map(|p| gate.check_path(p)).collect::<crate::Result<Vec<_>>>()?;
@@ -251,7 +251,7 @@ pub fn check(cli: &Cli, dir: PathBuf, a: &CheckArgs) -> anyhow::Result<ExitCode>
 }
 
 pub fn export(cli: &Cli, dir: PathBuf, a: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let mut lib = Library::open(&dir, Access::Write)?;
+    let mut lib = super::open(&dir, Access::Write)?;
     let u = using(cli, &a.using);
     let photos: Vec<PhotoId> = match a.person {
         Some(p) => {
@@ -284,7 +284,7 @@ pub fn export(cli: &Cli, dir: PathBuf, a: &ExportArgs) -> anyhow::Result<ExitCod
 }
 
 pub fn usage(cli: &Cli, dir: PathBuf, person: Option<i64>, photo: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
-    let lib = Library::open(&dir, Access::Read)?;
+    let lib = super::open(&dir, Access::Read)?;
     let photo_id = match photo {
         Some(p) => {
             let key = crate::pipeline::scan::key(&p.canonicalize().with_context(|| p.display().to_string())?);
@@ -315,7 +315,7 @@ pub fn usage(cli: &Cli, dir: PathBuf, person: Option<i64>, photo: Option<&std::p
 
 pub fn report(cli: &Cli, dir: PathBuf, c: &super::args::ReportCommand) -> anyhow::Result<ExitCode> {
     let super::args::ReportCommand::Access { person, format, out } = c;
-    let mut lib = Library::open(&dir, Access::Write)?;
+    let mut lib = super::open(&dir, Access::Write)?;
     let summary = crate::gdpr::report::access_report(&lib, PersonId(*person), *format, out, today(cli))?;
     lib.store.audit(&actor(cli), "report access", &[format!("person:{person}")], "ok", Some(&format!("{format:?}")))?;
     reply(cli, &summary, &format!("wrote the access report for person {person} to {}", out.display()))
@@ -323,16 +323,30 @@ pub fn report(cli: &Cli, dir: PathBuf, c: &super::args::ReportCommand) -> anyhow
 
 pub fn erase(cli: &Cli, dir: PathBuf, a: &super::args::EraseArgs) -> anyhow::Result<ExitCode> {
     use crate::gdpr::erase::{self, Files, Options};
+    if a.resume {
+        // Opening as a writer finishes them (and says so on stderr).
+        let mut lib = Library::open(&dir, Access::Write)?;
+        let finished = erase::finish_pending(&mut lib)?;
+        let message = match finished.len() {
+            0 => "no unfinished erasure".to_string(),
+            n => format!("finished {n} interrupted erasure(s): {}", finished.iter().map(|r| r.certificate_text.as_str()).collect::<Vec<_>>().join(", ")),
+        };
+        return reply(cli, &serde_json::json!({ "finished": finished }), &message);
+    }
+    let (Some(person_id), Some(reason)) = (a.person, a.reason.clone()) else {
+        bail!("erase needs a PERSON and --reason, or --resume");
+    };
     let manifest = super::manifest(cli)?;
-    let mut lib = Library::open(&dir, Access::Write)?;
+    let access = if a.dry_run { Access::Read } else { Access::Write };
+    let mut lib = super::open(&dir, access)?;
     let files = match (&a.quarantine, a.delete_files) {
         (Some(q), _) => Files::Quarantine(q.clone()),
         (None, true) => Files::Delete,
         (None, false) => Files::Keep,
     };
     let opts = Options {
-        person: PersonId(a.person),
-        reason: a.reason.clone(),
+        person: PersonId(person_id),
+        reason,
         files,
         include_suggestions: a.include_suggestions,
         actor: actor(cli),
@@ -340,21 +354,27 @@ pub fn erase(cli: &Cli, dir: PathBuf, a: &super::args::EraseArgs) -> anyhow::Res
     };
     let person = lib.store.person(opts.person)?;
     let plan = erase::plan(&lib, &manifest, &opts)?;
+    if a.dry_run {
+        super::audit_read(cli, &dir, "erase --dry-run", &[format!("person:{person_id}")], &format!("{} photos", plan.photos.len()));
+        if cli.json {
+            print_json(&plan)?;
+        } else {
+            print_plan(&plan, &mut std::io::stdout().lock())?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if !a.yes {
         use std::io::IsTerminal;
         if !std::io::stdin().is_terminal() {
-            bail!("erasing person {} needs confirmation: run it on a terminal or pass --yes", a.person);
+            bail!("erasing person {person_id} needs confirmation: run it on a terminal or pass --yes");
         }
         eprintln!(
-            "Erase person {} ({}): {} photo(s), {} face(s), consents and evidence. This cannot be undone.",
-            a.person,
+            "Erase person {person_id} ({}): {} photo(s), {} face(s), consents and evidence. This cannot be undone.",
             person.name.as_deref().unwrap_or("unnamed"),
             plan.photos.len(),
             plan.faces
         );
-        for p in &plan.photos {
-            eprintln!("  {:<10} {}{}", p.action, p.path, p.why_kept.as_ref().map(|w| format!(" ({w})")).unwrap_or_default());
-        }
+        print_plan(&plan, &mut std::io::stderr().lock())?;
         eprint!("Type 'erase' to go on: ");
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
@@ -385,13 +405,32 @@ pub fn erase(cli: &Cli, dir: PathBuf, a: &super::args::EraseArgs) -> anyhow::Res
         for (path, why) in &report.review {
             println!("review: {path} ({why})");
         }
+        if !report.uses.is_empty() {
+            println!("{} recorded use(s) of these photos: tell each recipient (Art. 17(2), 19); listed in the certificate", report.uses.len());
+        }
         println!("certificate: {} and {}", report.certificate_text, report.certificate_json);
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// The photos an erasure will touch and the recorded uses of them.
+fn print_plan(plan: &crate::gdpr::erase::Plan, out: &mut dyn Write) -> std::io::Result<()> {
+    for p in &plan.photos {
+        writeln!(out, "  {:<10} {}{}", p.action, p.path, p.why_kept.as_ref().map(|w| format!(" ({w})")).unwrap_or_default())?;
+    }
+    if plan.uses.is_empty() {
+        return writeln!(out, "No recorded use of these photos.");
+    }
+    writeln!(out, "{} recorded use(s) of these photos (copies outside the library; tell each recipient, Art. 17(2), 19):", plan.uses.len())?;
+    for u in &plan.uses {
+        let project = u.project.as_ref().map(|p| format!(" / {p}")).unwrap_or_default();
+        writeln!(out, "  {}  {}{project}  -> {}  by {}  (sha256 {})", u.used_on, u.purpose, u.destination, u.actor, u.photo_sha256)?;
+    }
+    Ok(())
+}
+
 pub fn audit(cli: &Cli, dir: PathBuf, c: &AuditCommand) -> anyhow::Result<ExitCode> {
-    let lib = Library::open(&dir, Access::Read)?;
+    let lib = super::open(&dir, Access::Read)?;
     match c {
         AuditCommand::Log { person, since } => {
             let subject = person.map(|p| format!("person:{p}"));

@@ -10,13 +10,13 @@ use super::args::{ClusterArgs, FaceCommand, PersonCommand};
 use super::{actor, audit_read, manifest, print_json, reply, Cli};
 use crate::ann::FaceIndex;
 use crate::cluster::{self, Mode};
-use crate::library::{Access, Library};
+use crate::library::Access;
 use crate::query::{self, PersonPhoto};
 use crate::store::{FaceId, PersonId};
 
 pub fn cluster(cli: &Cli, dir: PathBuf, a: &ClusterArgs) -> anyhow::Result<ExitCode> {
     let manifest = manifest(cli)?;
-    let mut library = Library::open(&dir, Access::Write)?;
+    let mut library = super::open(&dir, Access::Write)?;
     let (index, _) = FaceIndex::open(&library.index_dir(), &library.store, &manifest.embedder.model.id, manifest.embedder.dim, true)?;
     let mode = if a.recluster { Mode::Recluster } else if a.all { Mode::Full } else { Mode::Incremental };
     let outcome = cluster::run(&mut library, &index, mode, &cluster::Params::default())?;
@@ -38,7 +38,7 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
         PersonCommand::List | PersonCommand::Show { .. } | PersonCommand::Photos { .. } => Access::Read,
         _ => Access::Write,
     };
-    let mut library = Library::open(&dir, access)?;
+    let mut library = super::open(&dir, access)?;
     let store = &mut library.store;
     match command {
         PersonCommand::List => {
@@ -128,7 +128,7 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
 
 pub fn face(cli: &Cli, dir: PathBuf, command: &FaceCommand) -> anyhow::Result<ExitCode> {
     let access = if matches!(command, FaceCommand::List { .. }) { Access::Read } else { Access::Write };
-    let mut library = Library::open(&dir, access)?;
+    let mut library = super::open(&dir, access)?;
     let store = &mut library.store;
     let (message, faces) = match command {
         FaceCommand::Move { face, to } => {

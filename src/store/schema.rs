@@ -146,6 +146,14 @@ const MIGRATIONS: &[&str] = &[
     // 5: a random id for the library, which the index files beside it carry, so that index files
     // of another library (a database restored or copied over) are never taken for this one's.
     "INSERT INTO meta (key, value) VALUES ('library.id', lower(hex(randomblob(16))));",
+    // 6 (harden-erase: the erasure journal): an erasure whose rows are gone but whose other steps
+    // (files, evidence, index files, WAL, certificate) are not all done yet. Written in the same
+    // transaction as the row deletions, deleted in the one that writes the erasure's audit entry;
+    // `state` is the job as JSON (face index work, certificate content, files still to remove).
+    "CREATE TABLE erasure_jobs (
+        erasure_id INTEGER PRIMARY KEY REFERENCES erasures(id),
+        state TEXT NOT NULL
+    );",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -169,3 +169,109 @@ fn erase_keeping_files() {
     let out = s.lib.run(&["check", s.photos.join("solo.png").to_str().unwrap(), "--purpose", "print"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Every file of `src` copied into `dst` (a library folder, to run the same erasure many times).
+fn copy_tree(src: &Path, dst: &Path) {
+    for entry in walkdir::WalkDir::new(src) {
+        let entry = entry.unwrap();
+        let target = dst.join(entry.path().strip_prefix(src).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Issue 10 B: `erase --keep-files --yes` killed (SIGKILL, through `FACEGATE_CRASH_AT`) before
+/// each of its writes in turn. After each kill the next commands (`status`, then a writer:
+/// `index` or `erase --resume`; or the erase again when the kill came before its transaction)
+/// must leave none of the person's name, email or embedding bytes in any file of the library,
+/// exactly one certificate, and one audit entry for the erasure.
+#[test]
+fn erase_killed_at_every_write_is_finished_by_the_next_command() {
+    use std::os::unix::process::ExitStatusExt;
+    let started = std::time::Instant::now();
+    let s = setup();
+    confirm_suggestions(&s);
+    let person: i64 = s.person.parse().unwrap();
+    let vectors: Vec<Vec<u8>> = {
+        let conn = rusqlite::Connection::open(s.lib.db()).unwrap();
+        let mut stmt = conn.prepare("SELECT e.vector FROM embeddings e JOIN faces f ON f.id = e.face_id WHERE f.person_id = ?1").unwrap();
+        stmt.query_map([person], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(vectors.len(), 3, "the solo face and both group faces");
+    // Pieces of 16 floats, so that a vector cut by a half-written file is found too.
+    let mut needles: Vec<(String, Vec<u8>)> = vec![("the name".into(), NAME.as_bytes().to_vec()), ("the email".into(), EMAIL.as_bytes().to_vec())];
+    for (i, v) in vectors.iter().enumerate() {
+        needles.extend(v.chunks(64).enumerate().map(|(j, c)| (format!("bytes {}..{} of embedding {i}", 64 * j, 64 * j + 64), c.to_vec())));
+    }
+    let needles: Vec<(&str, &[u8])> = needles.iter().map(|(w, n)| (w.as_str(), n.as_slice())).collect();
+    let erase = ["erase", s.person.as_str(), "--reason", "art. 17", "--keep-files", "--yes"];
+    let photos = s.photos.to_str().unwrap();
+    let mut killed = 0;
+    for n in 1.. {
+        let lib = Lib::new();
+        copy_tree(&s.lib.dir(), &lib.dir());
+        let out = lib.cmd().env("FACEGATE_CRASH_AT", n.to_string()).args(erase).output().unwrap();
+        if out.status.success() {
+            break;
+        }
+        assert_eq!(out.status.signal(), Some(9), "crash point {n}: {}", stderr(&out));
+        killed += 1;
+        let status = lib.json(&["status"], 0);
+        let unfinished = status["unfinished_erasures"].as_array().unwrap().len();
+        if lib.sql_count(&format!("SELECT count(*) FROM persons WHERE id = {person}")) == 1 {
+            // Killed before the erasure's transaction committed: nothing happened; do it again.
+            assert_eq!(unfinished, 0, "crash point {n}: {status}");
+            assert!(!lib.dir().join("certificates").exists(), "crash point {n}: a certificate before the erasure");
+            lib.json(&erase, 0);
+        } else if n % 2 == 0 {
+            lib.index(&[Path::new(photos)], 0);
+        } else {
+            let resumed = lib.json(&["erase", "--resume"], 0);
+            assert_eq!(resumed["finished"].as_array().unwrap().len(), unfinished, "crash point {n}: {resumed}");
+        }
+        scan_library(&lib.dir(), &needles);
+        let certificates: Vec<String> = std::fs::read_dir(lib.dir().join("certificates"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut sorted = certificates.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["erasure-1.json", "erasure-1.txt"], "crash point {n}");
+        assert_eq!(lib.json(&["status"], 0)["unfinished_erasures"].as_array().unwrap().len(), 0, "crash point {n}");
+        assert_eq!(lib.sql_count("SELECT count(*) FROM audit WHERE command = 'erase'"), 1, "crash point {n}");
+        assert_eq!(lib.json(&["audit", "verify"], 0)["ok"], true, "crash point {n}");
+        let certificate: Value = serde_json::from_slice(&std::fs::read(lib.dir().join("certificates/erasure-1.json")).unwrap()).unwrap();
+        assert_eq!(certificate["faces_removed"], 3, "crash point {n}: {certificate}");
+        assert!(certificate["index_points_after_rebuild"].as_u64().unwrap() > 0, "crash point {n}: {certificate}");
+    }
+    assert!(killed >= 15, "only {killed} write points");
+    eprintln!("erase killed at {killed} write points, {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// Issue 10 C1: the erasure plan and the certificate list the uses recorded for the person's
+/// photos (here an export of the solo photo), so the recipients can be told.
+#[test]
+fn erase_lists_recorded_uses_of_the_photos() {
+    let s = setup();
+    confirm_suggestions(&s);
+    let social = s.lib.tmp.path().join("social-folder");
+    let export = s.lib.json(&["export", "--purpose", "print", "--person", &s.person, "--to", social.to_str().unwrap()], 0);
+    assert_eq!(export["exported"].as_array().unwrap().len(), 1, "{export}");
+    let plan = s.lib.json(&["erase", &s.person, "--reason", "r", "--keep-files", "--dry-run"], 0);
+    let uses = plan["uses"].as_array().unwrap();
+    assert_eq!(uses.len(), 1, "{plan}");
+    assert!(uses[0]["destination"].as_str().unwrap().contains("social-folder"), "{plan}");
+    assert_eq!(uses[0]["purpose"], "print");
+    assert!(uses[0]["actor"].is_string() && uses[0]["used_on"].is_string(), "{plan}");
+    assert_eq!(s.lib.sql_count("SELECT count(*) FROM erasures"), 0, "a dry run erases nothing");
+    let text = String::from_utf8_lossy(&s.lib.run(&["erase", &s.person, "--reason", "r", "--keep-files", "--dry-run"]).stdout).into_owned();
+    assert!(text.contains("1 recorded use") && text.contains("social-folder"), "{text}");
+    let report = s.lib.json(&["erase", &s.person, "--reason", "r", "--keep-files", "--yes"], 0);
+    let certificate: Value = serde_json::from_slice(&std::fs::read(report["certificate_json"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(certificate["uses"].as_array().unwrap().len(), 1, "{certificate}");
+    let text = std::fs::read_to_string(report["certificate_text"].as_str().unwrap()).unwrap();
+    assert!(text.contains("social-folder") && text.contains("Art. 17(2)"), "{text}");
+}
