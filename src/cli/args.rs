@@ -321,6 +321,8 @@ pub enum PersonCommand {
     },
     /// Move every face of B into A and delete B.
     Merge { a: i64, b: i64 },
+    /// Confirm every suggestion `person photos ID` lists (and every suggested link) as the person's.
+    Confirm { id: i64 },
     /// Move some faces of a person into a new person.
     Split {
         id: i64,
@@ -355,10 +357,14 @@ pub enum FaceCommand {
         #[arg(required = true)]
         faces: Vec<i64>,
     },
-    /// Say faces are not their current person.
+    /// Say faces are not their current person, or not --person (a suggestion of `person photos`,
+    /// whatever the face's link).
     Reject {
         #[arg(required = true)]
         faces: Vec<i64>,
+        /// The person the faces are not (default: each face's current person).
+        #[arg(long)]
+        person: Option<i64>,
     },
     /// List faces.
     List {

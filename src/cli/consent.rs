@@ -92,6 +92,14 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
                 note: note.clone(),
                 evidence,
             };
+            if let Some(project) = project {
+                let until_project = lib.store.projects()?.into_iter().find(|p| &p.name == project).and_then(|p| p.until);
+                if let Some(end) = crate::consent::rules::runs_past_project(*until, until_project) {
+                    let own = until.map_or("has no end".to_string(), |u| format!("runs until {u}"));
+                    eprintln!("facegate: warning: the consent {own}, past the end of project {project} ({end}); it ends with the project on {end}");
+                }
+            }
+            super::person::warn_if_unconfirmed(&lib.store.person(person)?);
             let ids = lib.store.grant(&grant, &who)?;
             let subjects = [vec![format!("person:{}", person.0)], ids.iter().map(|i| format!("consent:{i}")).collect()].concat();
             let detail = format!("purposes {} from {from} until {}", purposes.join(","), until.map_or("no expiry".into(), |u| u.to_string()));
@@ -173,9 +181,13 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
                         c.person.0,
                         e.person_name.as_deref().unwrap_or("unnamed"),
                         c.purpose,
-                        c.valid_until.expect("expiring consents have an end"),
+                        e.ends,
                         e.photos.len()
                     );
+                    if let (Some(project_end), Some(project)) = (e.ends_with_project, &c.project) {
+                        let own = c.valid_until.map_or("no end".to_string(), |u| format!("until {u}"));
+                        println!("    warning: the record says {own}, but it ends with project {project} on {project_end}");
+                    }
                     for p in &e.photos {
                         println!("    {p}");
                     }
@@ -236,6 +248,9 @@ pub fn check(cli: &Cli, dir: PathBuf, a: &CheckArgs) -> anyhow::Result<ExitCode>
     } else {
         for d in &decisions {
             println!("{}  {}", if d.allowed { "allowed" } else { "BLOCKED" }, d.path);
+            if let Some(indexed) = &d.matched_by_content {
+                println!("    (path not in the library: matched by content, identical to {indexed})");
+            }
             for r in &d.reasons {
                 println!("    {r}");
             }

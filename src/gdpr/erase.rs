@@ -31,7 +31,7 @@ use crate::ann::FaceIndex;
 use crate::crash;
 use crate::error::{Error, Result};
 use crate::library::Library;
-use crate::query::{self, Method};
+use crate::query;
 use crate::store::{ErasurePlan, FaceId, PersonId, PhotoId};
 use crate::vision::manifest::hex;
 use crate::vision::{Manifest, Rect};
@@ -163,14 +163,16 @@ pub struct Unfinished {
 
 pub fn plan(library: &Library, manifest: &Manifest, opts: &Options) -> Result<Plan> {
     let store = &library.store;
-    let found = query::person_photos(library, manifest, opts.person, manifest.embedder.match_threshold, Method::Exact)?;
+    let found = query::person_review(library, manifest, opts.person)?;
     if !found.suggestions.is_empty() && !opts.include_suggestions {
+        let p = opts.person.0;
+        let list: Vec<String> = found.suggestions.iter().map(|s| format!("  face {} in {}", s.face_id.0, s.path)).collect();
         return Err(Error::Invalid(format!(
-            "person {} has {} unreviewed suggestion(s); review them (`facegate person photos {}`, `face move`/`face reject`) \
+            "person {p} has {} unreviewed suggestion(s) (those `facegate person photos {p}` lists):\n{}\n\
+             confirm them (`facegate person confirm {p}`, `face move F --to {p}`) or reject them (`face reject F --person {p}`), \
              or pass --include-suggestions to erase them as this person's",
-            opts.person.0,
             found.suggestions.len(),
-            opts.person.0
+            list.join("\n")
         )));
     }
     let mut person_faces: HashSet<FaceId> = store.person_faces(opts.person)?.iter().map(|f| f.face_id).collect();

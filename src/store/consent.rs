@@ -287,6 +287,15 @@ impl Store {
             .optional()?)
     }
 
+    /// Every photo whose content has this sha256 (copies of one file under several paths).
+    pub fn gate_photos_by_hash(&self, sha256: &str) -> Result<Vec<GatePhoto>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, path, size, mtime_ns, content_hash, error, blocked FROM photos WHERE content_hash = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([sha256], gate_photo_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn gate_photo_by_id(&self, id: PhotoId) -> Result<Option<GatePhoto>> {
         Ok(self
             .conn
