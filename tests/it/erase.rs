@@ -275,3 +275,65 @@ fn erase_lists_recorded_uses_of_the_photos() {
     let text = std::fs::read_to_string(report["certificate_text"].as_str().unwrap()).unwrap();
     assert!(text.contains("social-folder") && text.contains("Art. 17(2)"), "{text}");
 }
+
+/// Issue 10 C2: every suggestion `person photos` shows can be rejected for the person, whatever
+/// the face's link, and `erase` waits on exactly the suggestions `person photos` lists.
+#[test]
+fn suggestions_are_rejected_for_a_person_and_erase_asks_about_the_same_ones() {
+    let s = setup();
+    let suggestions = |s: &Setup| -> Vec<i64> {
+        let photos = s.lib.json(&["person", "photos", &s.person], 0);
+        photos["suggestions"].as_array().unwrap().iter().map(|x| x["face_id"].as_i64().unwrap()).collect()
+    };
+    let asked = |s: &Setup| -> Vec<i64> {
+        let out = s.lib.run(&["erase", &s.person, "--reason", "r", "--keep-files", "--yes"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("unreviewed suggestion"), "{err}");
+        err.lines().filter_map(|l| l.trim().strip_prefix("face ")?.split(' ').next()?.parse().ok()).collect()
+    };
+    let all = suggestions(&s);
+    assert_eq!(all.len(), 2, "both group photos");
+    assert_eq!(asked(&s), all);
+    let first = all[0].to_string();
+    let out = s.lib.run(&["face", "reject", &first, "--person", &s.person]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(suggestions(&s), all[1..]);
+    assert_eq!(asked(&s), all[1..]);
+    // The rejection is audited and names the person.
+    let log = s.lib.json(&["audit", "log"], 0);
+    assert!(log.as_array().unwrap().iter().any(|e| e["command"] == format!("face reject for person:{}", s.person)), "{log}");
+    s.lib.json(&["face", "reject", &all[1].to_string(), "--person", &s.person], 0);
+    assert!(suggestions(&s).is_empty());
+    let report = s.lib.json(&["erase", &s.person, "--reason", "r", "--keep-files", "--yes"], 0);
+    assert_eq!(report["faces_removed"], 1, "only the confirmed solo face: {report}");
+}
+
+/// Issue 10 C5: `person show` tells confirmed from suggested, naming a person with no confirmed
+/// face warns, and `person confirm` confirms every suggestion at once (audited).
+#[test]
+fn person_confirm_confirms_every_suggestion_and_unconfirmed_persons_are_visible() {
+    let s = setup();
+    let p = &s.person;
+    let fresh = s.lib.json(&["person", "add", "--name", "Nobody Yet"], 0)["id"].to_string();
+    let out = s.lib.run(&["person", "name", &fresh, "Nobody Yet"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("no confirmed face"), "{}", stderr(&out));
+    let shown = String::from_utf8_lossy(&s.lib.run(&["person", "show", p]).stdout).into_owned();
+    assert!(shown.contains("1 confirmed face(s)"), "{shown}");
+    let before = s.lib.json(&["person", "photos", p], 0);
+    let suggested: Vec<i64> = before["suggestions"].as_array().unwrap().iter().map(|x| x["face_id"].as_i64().unwrap()).collect();
+    assert_eq!(suggested.len(), 2);
+    let confirmed = s.lib.json(&["person", "confirm", p], 0);
+    let mut faces: Vec<i64> = confirmed["faces"].as_array().unwrap().iter().map(|f| f.as_i64().unwrap()).collect();
+    faces.sort();
+    let mut expected = suggested.clone();
+    expected.sort();
+    assert_eq!(faces, expected, "{confirmed}");
+    assert_eq!(confirmed["person"]["confirmed_faces"], 3);
+    assert!(s.lib.json(&["person", "photos", p], 0)["suggestions"].as_array().unwrap().is_empty());
+    let log = s.lib.json(&["audit", "log", "--person", p], 0);
+    assert!(log.as_array().unwrap().iter().any(|e| e["command"] == "person confirm"), "{log}");
+    // And now the erasure goes ahead without --include-suggestions.
+    s.lib.json(&["erase", p, "--reason", "r", "--keep-files", "--yes"], 0);
+}
