@@ -134,6 +134,13 @@ pub enum ReportCommand {
         format: crate::gdpr::report::Format,
         #[arg(long)]
         out: PathBuf,
+        /// The controller, as the report names it (Art. 15(1)): organisation, address, contact
+        /// of the data protection officer.
+        #[arg(long, env = "FACEGATE_CONTROLLER")]
+        controller: Option<String>,
+        /// How long the data is kept, as the report says it (default: a sentence on the archive).
+        #[arg(long, env = "FACEGATE_STORAGE_PERIOD")]
+        storage_period: Option<String>,
     },
 }
 

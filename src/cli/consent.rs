@@ -329,9 +329,10 @@ pub fn usage(cli: &Cli, dir: PathBuf, person: Option<i64>, photo: Option<&std::p
 }
 
 pub fn report(cli: &Cli, dir: PathBuf, c: &super::args::ReportCommand) -> anyhow::Result<ExitCode> {
-    let super::args::ReportCommand::Access { person, format, out } = c;
+    let super::args::ReportCommand::Access { person, format, out, controller, storage_period } = c;
     let mut lib = super::open(&dir, Access::Write)?;
-    let summary = crate::gdpr::report::access_report(&lib, PersonId(*person), *format, out, today(cli))?;
+    let notice = crate::gdpr::report::Notice { controller: controller.clone(), storage_period: storage_period.clone() };
+    let summary = crate::gdpr::report::access_report(&lib, PersonId(*person), *format, out, today(cli), &notice)?;
     lib.store.audit(&actor(cli), "report access", &[format!("person:{person}")], "ok", Some(&format!("{format:?}")))?;
     reply(cli, &summary, &format!("wrote the access report for person {person} to {}", out.display()))
 }
