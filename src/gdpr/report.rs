@@ -61,7 +61,7 @@ pub const SUGGESTED_RGB: [u8; 3] = [255, 140, 0];
 pub const COVER_RGB: [u8; 3] = [70, 80, 130];
 
 /// What the organisation must tell the person besides their data (Art. 15(1)); set per report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Notice {
     /// Who the controller is, and how to reach them (and their data protection officer).
     pub controller: Option<String>,
@@ -863,13 +863,13 @@ mod tests {
         let subjects = [format!("person:{}", a.0), format!("person:{}", b.0), "photo:3".to_string()];
         store.audit("alice", "person merge", &subjects, "ok", None).unwrap();
         store.audit("alice", "person name", &[format!("person:{}", b.0)], "ok", None).unwrap();
-        let r = collect(&store, a, chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()).unwrap();
+        let r = collect(&store, a, chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(), &Notice::default()).unwrap();
         assert_eq!(r.audit.len(), 1);
         assert_eq!(r.audit[0].subjects, vec![format!("person:{}", a.0), OTHER_PERSON.to_string(), "photo:3".to_string()]);
         assert!(r.photos.is_empty() && r.consents.is_empty());
         let html = html(&r);
         assert!(html.contains("Ada") && !html.contains("Ben") && html.contains("No photo in the library"));
-        assert!(collect(&store, PersonId(b.0 + 100), chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()).is_err());
+        assert!(collect(&store, PersonId(b.0 + 100), chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(), &Notice::default()).is_err());
     }
 
     #[test]
