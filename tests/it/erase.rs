@@ -219,8 +219,14 @@ fn erase_killed_at_every_write_is_finished_by_the_next_command() {
         }
         assert_eq!(out.status.signal(), Some(9), "crash point {n}: {}", stderr(&out));
         killed += 1;
+        eprintln!("{}", stderr(&out).trim());
         let status = lib.json(&["status"], 0);
         let unfinished = status["unfinished_erasures"].as_array().unwrap().len();
+        let certified = lib.dir().join("certificates/erasure-1.json").exists();
+        let erased = lib.sql_count(&format!("SELECT count(*) FROM persons WHERE id = {person}")) == 0;
+        if erased && !certified {
+            assert_eq!(unfinished, 1, "crash point {n}: status must report the unfinished erasure: {status}");
+        }
         if lib.sql_count(&format!("SELECT count(*) FROM persons WHERE id = {person}")) == 1 {
             // Killed before the erasure's transaction committed: nothing happened; do it again.
             assert_eq!(unfinished, 0, "crash point {n}: {status}");
