@@ -190,6 +190,17 @@ fn copy_tree(src: &Path, dst: &Path) {
 /// exactly one certificate, and one audit entry for the erasure.
 #[test]
 fn erase_killed_at_every_write_is_finished_by_the_next_command() {
+    killed_at_every_write("--keep-files");
+}
+
+/// The same with `--delete-files`: the solo photo's file, named in the job until it is gone, is
+/// deleted by whichever command finishes the erasure.
+#[test]
+fn erase_deleting_files_killed_at_every_write_is_finished_by_the_next_command() {
+    killed_at_every_write("--delete-files");
+}
+
+fn killed_at_every_write(mode: &str) {
     use std::os::unix::process::ExitStatusExt;
     let started = std::time::Instant::now();
     let s = setup();
@@ -207,12 +218,16 @@ fn erase_killed_at_every_write_is_finished_by_the_next_command() {
         needles.extend(v.chunks(64).enumerate().map(|(j, c)| (format!("bytes {}..{} of embedding {i}", 64 * j, 64 * j + 64), c.to_vec())));
     }
     let needles: Vec<(&str, &[u8])> = needles.iter().map(|(w, n)| (w.as_str(), n.as_slice())).collect();
-    let erase = ["erase", s.person.as_str(), "--reason", "art. 17", "--keep-files", "--yes"];
+    let erase = ["erase", s.person.as_str(), "--reason", "art. 17", mode, "--yes"];
+    let solo = s.photos.join("solo.png");
     let photos = s.photos.to_str().unwrap();
     let mut killed = 0;
     for n in 1.. {
         let lib = Lib::new();
         copy_tree(&s.lib.dir(), &lib.dir());
+        if !solo.exists() {
+            std::fs::copy(&s.solo_copy, &solo).unwrap(); // deleted by the previous round
+        }
         let out = lib.cmd().env("FACEGATE_CRASH_AT", n.to_string()).args(erase).output().unwrap();
         if out.status.success() {
             break;
@@ -232,7 +247,8 @@ fn erase_killed_at_every_write_is_finished_by_the_next_command() {
             assert_eq!(unfinished, 0, "crash point {n}: {status}");
             assert!(!lib.dir().join("certificates").exists(), "crash point {n}: a certificate before the erasure");
             lib.json(&erase, 0);
-        } else if n % 2 == 0 {
+        } else if n % 2 == 0 && mode == "--keep-files" {
+            // (With --delete-files, an index run before the file is gone flags it as erased.)
             lib.index(&[Path::new(photos)], 0);
         } else {
             let resumed = lib.json(&["erase", "--resume"], 0);
@@ -252,9 +268,10 @@ fn erase_killed_at_every_write_is_finished_by_the_next_command() {
         let certificate: Value = serde_json::from_slice(&std::fs::read(lib.dir().join("certificates/erasure-1.json")).unwrap()).unwrap();
         assert_eq!(certificate["faces_removed"], 3, "crash point {n}: {certificate}");
         assert!(certificate["index_points_after_rebuild"].as_u64().unwrap() > 0, "crash point {n}: {certificate}");
+        assert_eq!(solo.exists(), mode == "--keep-files", "crash point {n}: the solo photo's file");
     }
     assert!(killed >= 15, "only {killed} write points");
-    eprintln!("erase killed at {killed} write points, {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!("erase {mode} killed at {killed} write points, {:.1} s", started.elapsed().as_secs_f64());
 }
 
 /// Issue 10 C1: the erasure plan and the certificate list the uses recorded for the person's
