@@ -368,7 +368,19 @@ pub fn erase(cli: &Cli, dir: PathBuf, a: &super::args::EraseArgs) -> anyhow::Res
         actor: actor(cli),
         certificate_dir: a.certificate_dir.clone().unwrap_or_else(|| lib.dir.join("certificates")),
     };
-    let person = lib.store.person(opts.person)?;
+    let person = match lib.store.person(opts.person) {
+        Ok(p) => p,
+        Err(e) => {
+            // Already erased (perhaps by a run that was interrupted and finished since): say by which.
+            let subject = format!("person:{person_id}");
+            let done = lib.store.audit_log(Some(&subject), None)?.into_iter().rev().find(|a| a.command == "erase");
+            if let Some(erasure) = done.and_then(|a| a.subjects.into_iter().find(|s| s.starts_with("erasure:"))) {
+                let id = erasure.trim_start_matches("erasure:");
+                bail!("person {person_id} was erased by erasure {id} (certificate erasure-{id}.txt in {})", opts.certificate_dir.display());
+            }
+            return Err(e.into());
+        }
+    };
     let plan = erase::plan(&lib, &manifest, &opts)?;
     if a.dry_run {
         super::audit_read(cli, &dir, "erase --dry-run", &[format!("person:{person_id}")], &format!("{} photos", plan.photos.len()));

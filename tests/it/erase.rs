@@ -163,6 +163,10 @@ fn erase_into_quarantine() {
 #[test]
 fn erase_keeping_files() {
     let (s, report) = erase_in_mode(&["--keep-files"]);
+    // Erasing again says that it was done, and by which erasure.
+    let again = s.lib.run(&["erase", &s.person, "--reason", "again", "--keep-files", "--yes"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains(&format!("was erased by erasure {}", report["erasure_id"])), "{}", stderr(&again));
     assert_eq!(report["photos_kept_blocked"].as_array().unwrap().len(), 3, "{report}");
     assert!(s.photos.join("solo.png").exists());
     check_erased(&s, &report);
