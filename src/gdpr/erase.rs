@@ -8,7 +8,7 @@
 //! 2. One transaction removes the photos' rows, the person's faces and embeddings, consents,
 //!    revocations and the person, records suppressions for kept photos and the sha256 of removed
 //!    files, and an erasure record without personal data.
-//!    The same transaction records the erasure's job (`erasure_jobs`, see [`Job`]): the steps
+//!    The same transaction records the erasure's job (`erasure_jobs`, see `Job`): the steps
 //!    that follow, and the certificate's content.
 //! 3. The job runs: files are deleted or moved, orphaned evidence files deleted, the face index
 //!    written anew without the erased faces (compacted, or built from SQLite; every other index
