@@ -5,6 +5,7 @@ pub mod ann;
 pub mod cli;
 pub mod cluster;
 pub mod consent;
+pub mod crash;
 pub mod error;
 pub mod gdpr;
 pub mod library;

@@ -132,6 +132,13 @@ pub struct PersonPhotos {
     pub suggestions: Vec<PersonPhoto>,
 }
 
+/// A person's photos and the suggestions to review, as `person photos` shows them by default and
+/// as `erase` asks about them: the calibrated threshold and the exact scan. One function, so the
+/// list a human reviews is the list erasure waits on.
+pub fn person_review(library: &Library, manifest: &Manifest, person: crate::store::PersonId) -> Result<PersonPhotos> {
+    person_photos(library, manifest, person, manifest.embedder.match_threshold, Method::Exact)
+}
+
 /// Every photo of a person: those with a confirmed face, and suggestions (faces clustering linked
 /// to the person, and faces matching any of the person's confirmed faces, or its suggested faces
 /// when none is confirmed). Faces confirmed for someone else or rejected for this person are left out.

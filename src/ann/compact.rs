@@ -169,6 +169,7 @@ struct Writer {
 
 impl Writer {
     fn create(path: &Path) -> Result<Writer> {
+        crate::crash::point("creating a compacted index file");
         let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
         Ok(Writer { path: path.to_path_buf(), out: BufWriter::with_capacity(1 << 20, file), error: None })
     }
@@ -189,7 +190,12 @@ impl Writer {
         self.bytes(&v.to_ne_bytes());
     }
 
-    fn finish(self) -> Result<()> {
+    fn finish(mut self) -> Result<()> {
+        // A crash here leaves the file part written (the buffer's first megabyte may be out).
+        crate::crash::point("finishing a compacted index file");
+        if let Err(e) = self.out.flush() {
+            self.error.get_or_insert(e);
+        }
         if let Some(e) = self.error {
             return Err(Error::io(&self.path, e));
         }

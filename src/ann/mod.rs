@@ -185,6 +185,10 @@ impl FaceIndex {
         };
         if persist && matches!(sync, Sync::Rebuilt { .. } | Sync::Extended { .. }) {
             index.save(dir)?;
+        } else if persist {
+            // Files of older generations left by a crash while they were being deleted (they
+            // may hold erased faces' vectors).
+            remove_stale(dir, &index.meta.basename)?;
         }
         index.hnsw.set_searching_mode(true);
         Ok((index, sync))
@@ -259,6 +263,7 @@ impl FaceIndex {
 
     fn save(&mut self, dir: &Path) -> Result<()> {
         let base = self.next_basename(dir);
+        crate::crash::point("writing the HNSW graph");
         let written = self
             .hnsw
             .file_dump(dir, &base)
@@ -286,19 +291,27 @@ impl FaceIndex {
         self.vectors.write(&self.meta.vectors_path(dir))?;
         let tmp = dir.join("meta.json.tmp");
         let json = serde_json::to_vec_pretty(&self.meta).expect("meta serialises");
+        crate::crash::point("writing the index meta file");
         std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
         let file = std::fs::File::open(&tmp).map_err(|e| Error::io(&tmp, e))?;
         file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        crate::crash::point("renaming the index meta file");
         std::fs::rename(&tmp, dir.join(META)).map_err(|e| Error::io(dir.join(META), e))?;
-        let current = generation_files(dir, &self.meta.basename);
-        for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.flatten() {
-            let path = entry.path();
-            if path.file_name().is_some_and(|n| n != META) && !current.contains(&path) {
-                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-            }
-        }
-        Ok(())
+        remove_stale(dir, &self.meta.basename)
     }
+}
+
+/// Deletes every file in the index folder but the meta file and generation `base`'s files.
+fn remove_stale(dir: &Path, base: &str) -> Result<()> {
+    let current = generation_files(dir, base);
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.flatten() {
+        let path = entry.path();
+        if path.file_name().is_some_and(|n| n != META) && !current.contains(&path) {
+            crate::crash::point("deleting an old index file");
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Every vector of `model` for an exact search, without loading the graph: the current
@@ -335,7 +348,8 @@ fn generation_files(dir: &Path, base: &str) -> [PathBuf; 3] {
 }
 
 fn remove_generation(dir: &Path, base: &str) {
-    for p in generation_files(dir, base) {
+    for p in generation_files(dir, base).into_iter().filter(|p| p.exists()) {
+        crate::crash::point("deleting an unfinished index file");
         let _ = std::fs::remove_file(p);
     }
 }

@@ -159,6 +159,7 @@ impl Vectors {
     /// Writes the file and syncs it (the caller swaps it in by renaming the index meta).
     pub fn write(&self, path: &Path) -> Result<()> {
         let io = |e| Error::io(path, e);
+        crate::crash::point("creating a vector file");
         let file = std::fs::File::create(path).map_err(io)?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         out.write_all(MAGIC).map_err(io)?;
@@ -170,6 +171,7 @@ impl Vectors {
         for x in &self.data {
             out.write_all(&x.to_le_bytes()).map_err(io)?;
         }
+        crate::crash::point("finishing a vector file");
         let file = out.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
         file.sync_all().map_err(io)
     }

@@ -91,12 +91,19 @@ pub enum Command {
 }
 
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("files").required(true).args(["delete_files", "quarantine", "keep_files"])))]
+#[command(group(clap::ArgGroup::new("files").required(true).args(["delete_files", "quarantine", "keep_files", "resume"])))]
 pub struct EraseArgs {
-    pub person: i64,
+    #[arg(required_unless_present = "resume")]
+    pub person: Option<i64>,
     /// Why (kept in the erasure record and the certificate; do not put personal data here).
+    #[arg(long, required_unless_present = "resume")]
+    pub reason: Option<String>,
+    /// Finish the erasures a crash interrupted (any write command does it too), and nothing else.
+    #[arg(long, conflicts_with_all = ["person", "reason", "dry_run"])]
+    pub resume: bool,
+    /// Show what would be erased (photos, faces, recorded uses of the photos) and stop.
     #[arg(long)]
-    pub reason: String,
+    pub dry_run: bool,
     /// Delete the photo files that show only this person.
     #[arg(long)]
     pub delete_files: bool,
@@ -127,6 +134,13 @@ pub enum ReportCommand {
         format: crate::gdpr::report::Format,
         #[arg(long)]
         out: PathBuf,
+        /// The controller, as the report names it (Art. 15(1)): organisation, address, contact
+        /// of the data protection officer.
+        #[arg(long, env = "FACEGATE_CONTROLLER")]
+        controller: Option<String>,
+        /// How long the data is kept, as the report says it (default: a sentence on the archive).
+        #[arg(long, env = "FACEGATE_STORAGE_PERIOD")]
+        storage_period: Option<String>,
     },
 }
 
@@ -314,6 +328,8 @@ pub enum PersonCommand {
     },
     /// Move every face of B into A and delete B.
     Merge { a: i64, b: i64 },
+    /// Confirm every suggestion `person photos ID` lists (and every suggested link) as the person's.
+    Confirm { id: i64 },
     /// Move some faces of a person into a new person.
     Split {
         id: i64,
@@ -348,10 +364,14 @@ pub enum FaceCommand {
         #[arg(required = true)]
         faces: Vec<i64>,
     },
-    /// Say faces are not their current person.
+    /// Say faces are not their current person, or not --person (a suggestion of `person photos`,
+    /// whatever the face's link).
     Reject {
         #[arg(required = true)]
         faces: Vec<i64>,
+        /// The person the faces are not (default: each face's current person).
+        #[arg(long)]
+        person: Option<i64>,
     },
     /// Say detections are not faces: they are deleted and their regions stay empty when the
     /// photo is indexed again.

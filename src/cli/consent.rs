@@ -23,13 +23,13 @@ fn using(cli: &Cli, u: &UseArgs) -> Use {
 pub fn purpose(cli: &Cli, dir: PathBuf, c: &PurposeCommand) -> anyhow::Result<ExitCode> {
     match c {
         PurposeCommand::Add { name, description } => {
-            let mut lib = Library::open(&dir, Access::Write)?;
+            let mut lib = super::open(&dir, Access::Write)?;
             let id = lib.store.add_purpose(name, description.as_deref())?;
             lib.store.audit(&actor(cli), "purpose add", &[format!("purpose:{id}")], "ok", Some(name))?;
             reply(cli, &serde_json::json!({ "id": id, "name": name }), &format!("added purpose {name}"))
         }
         PurposeCommand::List => {
-            let lib = Library::open(&dir, Access::Read)?;
+            let lib = super::open(&dir, Access::Read)?;
             let purposes = lib.store.purposes()?;
             if cli.json {
                 print_json(&purposes)?;
@@ -46,13 +46,13 @@ pub fn purpose(cli: &Cli, dir: PathBuf, c: &PurposeCommand) -> anyhow::Result<Ex
 pub fn project(cli: &Cli, dir: PathBuf, c: &ProjectCommand) -> anyhow::Result<ExitCode> {
     match c {
         ProjectCommand::Add { name, until } => {
-            let mut lib = Library::open(&dir, Access::Write)?;
+            let mut lib = super::open(&dir, Access::Write)?;
             let id = lib.store.add_project(name, *until)?;
             lib.store.audit(&actor(cli), "project add", &[format!("project:{id}")], "ok", Some(name))?;
             reply(cli, &serde_json::json!({ "id": id, "name": name, "until": until }), &format!("added project {name}"))
         }
         ProjectCommand::List => {
-            let lib = Library::open(&dir, Access::Read)?;
+            let lib = super::open(&dir, Access::Read)?;
             let projects = lib.store.projects()?;
             if cli.json {
                 print_json(&projects)?;
@@ -71,7 +71,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
     let today = today(cli);
     match c {
         ConsentCommand::Grant { person, purposes, from, until, no_expiry: _, project, evidence, source, note } => {
-            let mut lib = Library::open(&dir, Access::Write)?;
+            let mut lib = super::open(&dir, Access::Write)?;
             let person = PersonId(*person);
             lib.store.person(person)?;
             let purpose_ids = purposes.iter().map(|p| lib.store.purpose_id(p)).collect::<Result<Vec<_>, _>>()?;
@@ -92,6 +92,14 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
                 note: note.clone(),
                 evidence,
             };
+            if let Some(project) = project {
+                let until_project = lib.store.projects()?.into_iter().find(|p| &p.name == project).and_then(|p| p.until);
+                if let Some(end) = crate::consent::rules::runs_past_project(*until, until_project) {
+                    let own = until.map_or("has no end".to_string(), |u| format!("runs until {u}"));
+                    eprintln!("facegate: warning: the consent {own}, past the end of project {project} ({end}); it ends with the project on {end}");
+                }
+            }
+            super::person::warn_if_unconfirmed(&lib.store.person(person)?);
             let ids = lib.store.grant(&grant, &who)?;
             let subjects = [vec![format!("person:{}", person.0)], ids.iter().map(|i| format!("consent:{i}")).collect()].concat();
             let detail = format!("purposes {} from {from} until {}", purposes.join(","), until.map_or("no expiry".into(), |u| u.to_string()));
@@ -99,7 +107,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
             reply(cli, &serde_json::json!({ "consents": ids }), &format!("recorded consent {ids:?} for person {}", person.0))
         }
         ConsentCommand::Revoke { person, purposes, date, note } => {
-            let mut lib = Library::open(&dir, Access::Write)?;
+            let mut lib = super::open(&dir, Access::Write)?;
             let person = PersonId(*person);
             lib.store.person(person)?;
             let purpose_ids = purposes.iter().map(|p| lib.store.purpose_id(p)).collect::<Result<Vec<_>, _>>()?;
@@ -111,7 +119,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
             reply(cli, &serde_json::json!({ "revocations": ids }), &format!("revoked {what} for person {} from {effective}", person.0))
         }
         ConsentCommand::List { person, purpose } => {
-            let lib = Library::open(&dir, Access::Read)?;
+            let lib = super::open(&dir, Access::Read)?;
             let purpose_id = purpose.as_deref().map(|p| lib.store.purpose_id(p)).transpose()?;
             let person = person.map(PersonId);
             #[derive(Serialize)]
@@ -160,7 +168,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
             Ok(ExitCode::SUCCESS)
         }
         ConsentCommand::Expiring { within } => {
-            let lib = Library::open(&dir, Access::Read)?;
+            let lib = super::open(&dir, Access::Read)?;
             let found = consent::expiring(&lib.store, today, *within)?;
             if cli.json {
                 print_json(&found)?;
@@ -173,9 +181,13 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
                         c.person.0,
                         e.person_name.as_deref().unwrap_or("unnamed"),
                         c.purpose,
-                        c.valid_until.expect("expiring consents have an end"),
+                        e.ends,
                         e.photos.len()
                     );
+                    if let (Some(project_end), Some(project)) = (e.ends_with_project, &c.project) {
+                        let own = c.valid_until.map_or("no end".to_string(), |u| format!("until {u}"));
+                        println!("    warning: the record says {own}, but it ends with project {project} on {project_end}");
+                    }
                     for p in &e.photos {
                         println!("    {p}");
                     }
@@ -184,7 +196,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
             Ok(if found.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_EXPIRING) })
         }
         ConsentCommand::Request { person, purposes, out, sender } => {
-            let mut lib = Library::open(&dir, Access::Write)?;
+            let mut lib = super::open(&dir, Access::Write)?;
             let p = lib.store.person(PersonId(*person))?;
             for purpose in purposes {
                 lib.store.purpose_id(purpose)?;
@@ -215,7 +227,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
 /// `check`: exit 0 when every photo is allowed, 1 when any is blocked, 2 on errors.
 pub fn check(cli: &Cli, dir: PathBuf, a: &CheckArgs) -> anyhow::Result<ExitCode> {
     let outcome = (|| -> anyhow::Result<(Vec<consent::PhotoDecision>, Use)> {
-        let lib = Library::open(&dir, Access::Read)?;
+        let lib = super::open(&dir, Access::Read)?;
         let u = using(cli, &a.using);
         let mut gate = Gate::new(&lib.store, u.clone())?;
         let decisions = a.photos.iter().map(|p| gate.check_path(p)).collect::<crate::Result<Vec<_>>>()?;
@@ -236,6 +248,9 @@ pub fn check(cli: &Cli, dir: PathBuf, a: &CheckArgs) -> anyhow::Result<ExitCode>
     } else {
         for d in &decisions {
             println!("{}  {}", if d.allowed { "allowed" } else { "BLOCKED" }, d.path);
+            if let Some(indexed) = &d.matched_by_content {
+                println!("    (path not in the library: matched by content, identical to {indexed})");
+            }
             for r in &d.reasons {
                 println!("    {r}");
             }
@@ -251,7 +266,7 @@ pub fn check(cli: &Cli, dir: PathBuf, a: &CheckArgs) -> anyhow::Result<ExitCode>
 }
 
 pub fn export(cli: &Cli, dir: PathBuf, a: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let mut lib = Library::open(&dir, Access::Write)?;
+    let mut lib = super::open(&dir, Access::Write)?;
     let u = using(cli, &a.using);
     let photos: Vec<PhotoId> = match a.person {
         Some(p) => {
@@ -284,7 +299,7 @@ pub fn export(cli: &Cli, dir: PathBuf, a: &ExportArgs) -> anyhow::Result<ExitCod
 }
 
 pub fn usage(cli: &Cli, dir: PathBuf, person: Option<i64>, photo: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
-    let lib = Library::open(&dir, Access::Read)?;
+    let lib = super::open(&dir, Access::Read)?;
     let photo_id = match photo {
         Some(p) => {
             let key = crate::pipeline::scan::key(&p.canonicalize().with_context(|| p.display().to_string())?);
@@ -314,47 +329,80 @@ pub fn usage(cli: &Cli, dir: PathBuf, person: Option<i64>, photo: Option<&std::p
 }
 
 pub fn report(cli: &Cli, dir: PathBuf, c: &super::args::ReportCommand) -> anyhow::Result<ExitCode> {
-    let super::args::ReportCommand::Access { person, format, out } = c;
-    let mut lib = Library::open(&dir, Access::Write)?;
-    let summary = crate::gdpr::report::access_report(&lib, PersonId(*person), *format, out, today(cli))?;
+    let super::args::ReportCommand::Access { person, format, out, controller, storage_period } = c;
+    let mut lib = super::open(&dir, Access::Write)?;
+    let notice = crate::gdpr::report::Notice { controller: controller.clone(), storage_period: storage_period.clone() };
+    let summary = crate::gdpr::report::access_report(&lib, PersonId(*person), *format, out, today(cli), &notice)?;
     lib.store.audit(&actor(cli), "report access", &[format!("person:{person}")], "ok", Some(&format!("{format:?}")))?;
     reply(cli, &summary, &format!("wrote the access report for person {person} to {}", out.display()))
 }
 
 pub fn erase(cli: &Cli, dir: PathBuf, a: &super::args::EraseArgs) -> anyhow::Result<ExitCode> {
     use crate::gdpr::erase::{self, Files, Options};
+    if a.resume {
+        // Opening as a writer finishes them (and says so on stderr).
+        let mut lib = Library::open(&dir, Access::Write)?;
+        let finished = erase::finish_pending(&mut lib)?;
+        let message = match finished.len() {
+            0 => "no unfinished erasure".to_string(),
+            n => format!("finished {n} interrupted erasure(s): {}", finished.iter().map(|r| r.certificate_text.as_str()).collect::<Vec<_>>().join(", ")),
+        };
+        return reply(cli, &serde_json::json!({ "finished": finished }), &message);
+    }
+    let (Some(person_id), Some(reason)) = (a.person, a.reason.clone()) else {
+        bail!("erase needs a PERSON and --reason, or --resume");
+    };
     let manifest = super::manifest(cli)?;
-    let mut lib = Library::open(&dir, Access::Write)?;
+    let access = if a.dry_run { Access::Read } else { Access::Write };
+    let mut lib = super::open(&dir, access)?;
     let files = match (&a.quarantine, a.delete_files) {
         (Some(q), _) => Files::Quarantine(q.clone()),
         (None, true) => Files::Delete,
         (None, false) => Files::Keep,
     };
     let opts = Options {
-        person: PersonId(a.person),
-        reason: a.reason.clone(),
+        person: PersonId(person_id),
+        reason,
         files,
         include_suggestions: a.include_suggestions,
         actor: actor(cli),
         certificate_dir: a.certificate_dir.clone().unwrap_or_else(|| lib.dir.join("certificates")),
     };
-    let person = lib.store.person(opts.person)?;
+    let person = match lib.store.person(opts.person) {
+        Ok(p) => p,
+        Err(e) => {
+            // Already erased (perhaps by a run that was interrupted and finished since): say by which.
+            let subject = format!("person:{person_id}");
+            let done = lib.store.audit_log(Some(&subject), None)?.into_iter().rev().find(|a| a.command == "erase");
+            if let Some(erasure) = done.and_then(|a| a.subjects.into_iter().find(|s| s.starts_with("erasure:"))) {
+                let id = erasure.trim_start_matches("erasure:");
+                bail!("person {person_id} was erased by erasure {id} (certificate erasure-{id}.txt in {})", opts.certificate_dir.display());
+            }
+            return Err(e.into());
+        }
+    };
     let plan = erase::plan(&lib, &manifest, &opts)?;
+    if a.dry_run {
+        super::audit_read(cli, &dir, "erase --dry-run", &[format!("person:{person_id}")], &format!("{} photos", plan.photos.len()));
+        if cli.json {
+            print_json(&plan)?;
+        } else {
+            print_plan(&plan, &mut std::io::stdout().lock())?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if !a.yes {
         use std::io::IsTerminal;
         if !std::io::stdin().is_terminal() {
-            bail!("erasing person {} needs confirmation: run it on a terminal or pass --yes", a.person);
+            bail!("erasing person {person_id} needs confirmation: run it on a terminal or pass --yes");
         }
         eprintln!(
-            "Erase person {} ({}): {} photo(s), {} face(s), consents and evidence. This cannot be undone.",
-            a.person,
+            "Erase person {person_id} ({}): {} photo(s), {} face(s), consents and evidence. This cannot be undone.",
             person.name.as_deref().unwrap_or("unnamed"),
             plan.photos.len(),
             plan.faces
         );
-        for p in &plan.photos {
-            eprintln!("  {:<10} {}{}", p.action, p.path, p.why_kept.as_ref().map(|w| format!(" ({w})")).unwrap_or_default());
-        }
+        print_plan(&plan, &mut std::io::stderr().lock())?;
         eprint!("Type 'erase' to go on: ");
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
@@ -385,13 +433,32 @@ pub fn erase(cli: &Cli, dir: PathBuf, a: &super::args::EraseArgs) -> anyhow::Res
         for (path, why) in &report.review {
             println!("review: {path} ({why})");
         }
+        if !report.uses.is_empty() {
+            println!("{} recorded use(s) of these photos: tell each recipient (Art. 17(2), 19); listed in the certificate", report.uses.len());
+        }
         println!("certificate: {} and {}", report.certificate_text, report.certificate_json);
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// The photos an erasure will touch and the recorded uses of them.
+fn print_plan(plan: &crate::gdpr::erase::Plan, out: &mut dyn Write) -> std::io::Result<()> {
+    for p in &plan.photos {
+        writeln!(out, "  {:<10} {}{}", p.action, p.path, p.why_kept.as_ref().map(|w| format!(" ({w})")).unwrap_or_default())?;
+    }
+    if plan.uses.is_empty() {
+        return writeln!(out, "No recorded use of these photos.");
+    }
+    writeln!(out, "{} recorded use(s) of these photos (copies outside the library; tell each recipient, Art. 17(2), 19):", plan.uses.len())?;
+    for u in &plan.uses {
+        let project = u.project.as_ref().map(|p| format!(" / {p}")).unwrap_or_default();
+        writeln!(out, "  {}  {}{project}  -> {}  by {}  (sha256 {})", u.used_on, u.purpose, u.destination, u.actor, u.photo_sha256)?;
+    }
+    Ok(())
+}
+
 pub fn audit(cli: &Cli, dir: PathBuf, c: &AuditCommand) -> anyhow::Result<ExitCode> {
-    let lib = Library::open(&dir, Access::Read)?;
+    let lib = super::open(&dir, Access::Read)?;
     match c {
         AuditCommand::Log { person, since } => {
             let subject = person.map(|p| format!("person:{p}"));

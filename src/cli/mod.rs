@@ -44,6 +44,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Opens the library. A writer first finishes every erasure a crash left unfinished (see
+/// `gdpr::erase`), so no command works on a library that still holds an erased person's data.
+fn open(dir: &std::path::Path, access: Access) -> anyhow::Result<Library> {
+    let mut library = Library::open(dir, access)?;
+    if access == Access::Write {
+        for r in crate::gdpr::erase::finish_pending(&mut library).context("finishing an interrupted erasure")? {
+            eprintln!("facegate: finished interrupted erasure {} (certificate {})", r.erasure_id, r.certificate_text);
+        }
+    }
+    Ok(library)
+}
+
 /// Records that personal data was read. Readers do not hold the writer lock; when another
 /// process holds it (an index run), the entry waits on SQLite's busy timeout.
 fn audit_read(cli: &Cli, dir: &std::path::Path, command: &str, subjects: &[String], outcome: &str) {
@@ -88,7 +100,7 @@ fn manifest(cli: &Cli) -> anyhow::Result<Manifest> {
 
 fn index(cli: &Cli, library_dir: PathBuf, a: &args::IndexArgs) -> anyhow::Result<ExitCode> {
     let manifest = manifest(cli)?;
-    let mut library = Library::open(&library_dir, Access::Write)?;
+    let mut library = open(&library_dir, Access::Write)?;
     let opts = IndexOptions {
         roots: a.paths.clone(),
         jobs: a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
@@ -161,7 +173,7 @@ fn assign(
 fn search(cli: &Cli, library_dir: PathBuf, a: &args::SearchArgs) -> anyhow::Result<ExitCode> {
     let manifest = manifest(cli)?;
     let access = if a.assign.is_some() { Access::Write } else { Access::Read };
-    let mut library = Library::open(&library_dir, access)?;
+    let mut library = open(&library_dir, access)?;
     let mut models = FaceModels::load(&manifest, cli.device, std::thread::available_parallelism().map_or(1, |n| n.get()))?;
     let faces = query::query_faces(&mut models, &a.photo)?;
     let listed = query::describe(&faces);
@@ -215,20 +227,30 @@ struct Status {
     library: String,
     photos: usize,
     faces: usize,
+    /// Erasures a crash interrupted: any write command (or `erase --resume`) finishes them.
+    unfinished_erasures: Vec<crate::gdpr::erase::Unfinished>,
 }
 
 fn status(cli: &Cli, library_dir: PathBuf) -> anyhow::Result<ExitCode> {
-    let library = Library::open(&library_dir, Access::Read)?;
+    let library = open(&library_dir, Access::Read)?;
     library.store.check_integrity()?;
     let s = Status {
         library: library_dir.display().to_string(),
         photos: library.store.num_photos()?,
         faces: library.store.num_faces()?,
+        unfinished_erasures: crate::gdpr::erase::unfinished(&library)?,
     };
     if cli.json {
         print_json(&s)?;
     } else {
         println!("{}: {} photos, {} faces; database integrity ok", s.library, s.photos, s.faces);
+        for u in &s.unfinished_erasures {
+            println!(
+                "erasure {} is unfinished (left: {}); `facegate erase --resume` or any write command finishes it",
+                u.erasure_id,
+                u.remaining.join(", ")
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,13 +10,13 @@ use super::args::{ClusterArgs, FaceCommand, PersonCommand};
 use super::{actor, audit_read, manifest, print_json, reply, Cli};
 use crate::ann::FaceIndex;
 use crate::cluster::{self, Mode};
-use crate::library::{Access, Library};
+use crate::library::Access;
 use crate::query::{self, PersonPhoto};
 use crate::store::{FaceId, PersonId};
 
 pub fn cluster(cli: &Cli, dir: PathBuf, a: &ClusterArgs) -> anyhow::Result<ExitCode> {
     let manifest = manifest(cli)?;
-    let mut library = Library::open(&dir, Access::Write)?;
+    let mut library = super::open(&dir, Access::Write)?;
     let (index, _) = FaceIndex::open(&library.index_dir(), &library.store, &manifest.embedder.model.id, manifest.embedder.dim, true)?;
     let mode = if a.recluster { Mode::Recluster } else if a.all { Mode::Full } else { Mode::Incremental };
     let outcome = cluster::run(&mut library, &index, mode, &cluster::Params::default())?;
@@ -38,7 +38,7 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
         PersonCommand::List | PersonCommand::Show { .. } | PersonCommand::Photos { .. } => Access::Read,
         _ => Access::Write,
     };
-    let mut library = Library::open(&dir, access)?;
+    let mut library = super::open(&dir, access)?;
     let store = &mut library.store;
     match command {
         PersonCommand::List => {
@@ -67,6 +67,10 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
             let p = &show.person;
             let mut out = std::io::stdout().lock();
             writeln!(out, "person {}: {}{}", p.id.0, p.name.as_deref().unwrap_or("(unnamed)"), p.email.as_deref().map(|e| format!(" <{e}>")).unwrap_or_default())?;
+            writeln!(out, "  {} confirmed face(s), {} suggested (only confirmed faces count for consent)", p.confirmed_faces, p.suggested_faces)?;
+            if p.confirmed_faces == 0 {
+                writeln!(out, "  {}", unconfirmed_hint(p))?;
+            }
             for f in &show.faces {
                 let sim = f.similarity.map(|s| format!(" {s:.3}")).unwrap_or_default();
                 writeln!(out, "  face {:>6}  {:<9}{sim}  {}  {}", f.face_id.0, f.link.as_str(), f.path, rect(&f.rect))?;
@@ -75,6 +79,7 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
         PersonCommand::Name { id, name, email } => {
             store.set_person_details(PersonId(*id), Some(name), email.as_deref())?;
             store.audit(&actor(cli), "person name", &[format!("person:{id}")], "ok", None)?;
+            warn_if_unconfirmed(&store.person(PersonId(*id))?);
             return reply(cli, &store.person(PersonId(*id))?, &format!("person {id} is now {name}"));
         }
         PersonCommand::Add { name, email, external } => {
@@ -87,6 +92,27 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
             store.audit(&actor(cli), "person merge", &[format!("person:{a}"), format!("person:{b}")], &format!("{moved} faces moved"), None)?;
             return reply(cli, &store.person(PersonId(*a))?, &format!("merged person {b} into {a} ({moved} faces moved)"));
         }
+        PersonCommand::Confirm { id } => {
+            let manifest = manifest(cli)?;
+            let person = PersonId(*id);
+            let found = query::person_review(&library, &manifest, person)?;
+            let store = &mut library.store;
+            let mut faces: Vec<FaceId> = found.suggestions.iter().map(|s| s.face_id).collect();
+            faces.extend(store.person_faces(person)?.iter().filter(|f| f.link == crate::store::Link::Suggested).map(|f| f.face_id));
+            faces.sort_unstable();
+            faces.dedup();
+            store.move_faces(&faces, person)?;
+            let subjects: Vec<String> = std::iter::once(format!("person:{id}")).chain(faces.iter().map(|f| format!("face:{}", f.0))).collect();
+            store.audit(&actor(cli), "person confirm", &subjects, &format!("{} faces confirmed", faces.len()), None)?;
+            let p = store.person(person)?;
+            let message = format!("confirmed {} suggested face(s) as person {id}; {} confirmed face(s) now", faces.len(), p.confirmed_faces);
+            #[derive(Serialize)]
+            struct Confirmed {
+                person: crate::store::Person,
+                faces: Vec<FaceId>,
+            }
+            return reply(cli, &Confirmed { person: p, faces }, &message);
+        }
         PersonCommand::Split { id, faces } => {
             let new = store.split_person(PersonId(*id), &face_ids(faces))?;
             let subjects = [format!("person:{id}"), format!("person:{}", new.0)];
@@ -96,7 +122,11 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
         PersonCommand::Photos { id, include_suggestions, threshold, method } => {
             let manifest = manifest(cli)?;
             let threshold = threshold.unwrap_or(manifest.embedder.match_threshold);
-            let found = query::person_photos(&library, &manifest, PersonId(*id), threshold, *method)?;
+            // The defaults give the list `erase` waits on; other settings are for exploring.
+            let found = match (threshold == manifest.embedder.match_threshold, method) {
+                (true, query::Method::Exact) => query::person_review(&library, &manifest, PersonId(*id))?,
+                _ => query::person_photos(&library, &manifest, PersonId(*id), threshold, *method)?,
+            };
             audit_read(cli, &dir, "person photos", &[format!("person:{id}")], &format!("{} confirmed, {} suggested", found.confirmed.len(), found.suggestions.len()));
             #[derive(Serialize)]
             struct Report<'a> {
@@ -128,7 +158,7 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
 
 pub fn face(cli: &Cli, dir: PathBuf, command: &FaceCommand) -> anyhow::Result<ExitCode> {
     let access = if matches!(command, FaceCommand::List { .. }) { Access::Read } else { Access::Write };
-    let mut library = Library::open(&dir, access)?;
+    let mut library = super::open(&dir, access)?;
     #[derive(Serialize)]
     struct Changed<'a> {
         message: &'a str,
@@ -160,9 +190,10 @@ pub fn face(cli: &Cli, dir: PathBuf, command: &FaceCommand) -> anyhow::Result<Ex
             store.confirm_faces(&face_ids(faces))?;
             (format!("{} face(s) confirmed", faces.len()), faces.clone())
         }
-        FaceCommand::Reject { faces } => {
-            store.reject_faces(&face_ids(faces))?;
-            (format!("{} face(s) rejected", faces.len()), faces.clone())
+        FaceCommand::Reject { faces, person } => {
+            store.reject_faces(&face_ids(faces), person.map(PersonId))?;
+            let whom = person.map(|p| format!(" for person {p}")).unwrap_or_default();
+            (format!("{} face(s) rejected{whom}", faces.len()), faces.clone())
         }
         FaceCommand::Add { .. } | FaceCommand::Dismiss { .. } => unreachable!("handled above"),
         FaceCommand::List { .. } => {
@@ -182,11 +213,28 @@ pub fn face(cli: &Cli, dir: PathBuf, command: &FaceCommand) -> anyhow::Result<Ex
     let command = match command {
         FaceCommand::Move { to, .. } => format!("face move to person:{to}"),
         FaceCommand::Confirm { .. } => "face confirm".into(),
-        FaceCommand::Reject { .. } => "face reject".into(),
+        FaceCommand::Reject { person: Some(p), .. } => format!("face reject for person:{p}"),
+        FaceCommand::Reject { person: None, .. } => "face reject".into(),
         FaceCommand::List { .. } | FaceCommand::Add { .. } | FaceCommand::Dismiss { .. } => unreachable!("handled above"),
     };
     library.store.audit(&actor(cli), &command, &subjects, "ok", None)?;
     reply(cli, &Changed { message: &message, faces }, &message)
+}
+
+/// What a person with no confirmed face means for the gate, and what to do.
+pub(super) fn unconfirmed_hint(p: &crate::store::Person) -> String {
+    format!(
+        "person {} has no confirmed face ({} suggested): `check` blocks their photos as \"identity only suggested\"; \
+         review with `facegate person photos {}`, confirm with `facegate person confirm {}`",
+        p.id.0, p.suggested_faces, p.id.0, p.id.0
+    )
+}
+
+/// Warns on stderr when a person has no confirmed face.
+pub(super) fn warn_if_unconfirmed(p: &crate::store::Person) {
+    if p.confirmed_faces == 0 {
+        eprintln!("facegate: warning: {}", unconfirmed_hint(p));
+    }
 }
 
 fn face_ids(ids: &[i64]) -> Vec<FaceId> {

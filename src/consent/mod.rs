@@ -53,6 +53,9 @@ pub struct PhotoDecision {
     pub faces: Vec<FaceDecision>,
     /// Set when the photo could not be judged at all (not indexed, unreadable): an error, and blocked.
     pub error: Option<String>,
+    /// When the path is not in the library but its content is: the library photo with the same
+    /// sha256 that the decision is about.
+    pub matched_by_content: Option<String>,
 }
 
 /// Decides photos, caching each person's records.
@@ -82,14 +85,42 @@ impl<'a> Gate<'a> {
             reasons: vec![error.clone()],
             faces: vec![],
             error: Some(error),
+            matched_by_content: None,
         };
         let key = match path.canonicalize() {
             Ok(p) => crate::pipeline::scan::key(&p),
             Err(e) => return Ok(blocked(format!("cannot read: {e}"))),
         };
-        match self.store.gate_photo(&key)? {
-            None => Ok(blocked("not in the library; index it first".into())),
-            Some(photo) => self.check(&photo),
+        if let Some(photo) = self.store.gate_photo(&key)? {
+            return self.check(&photo);
+        }
+        // Not under this path: a byte-identical copy of an indexed photo is decided as that photo.
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => return Ok(blocked(format!("cannot read: {e}"))),
+        };
+        let sha = hex(&Sha256::digest(&bytes));
+        if let Some((erasure, _)) = self.store.erased_files()?.get(&sha) {
+            let mut d = blocked(format!("not in the library, and a copy of a file removed by erasure {erasure}"));
+            d.error = None;
+            return Ok(d);
+        }
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let mtime_ns = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64);
+        let mut decisions = Vec::new();
+        for indexed in self.store.gate_photos_by_hash(&sha)? {
+            // Judged as the indexed photo, but with this file's own path, size and time, so the
+            // on-disk check reads this file.
+            let copy = GatePhoto { path: key.clone(), size: meta.len(), mtime_ns, ..indexed.clone() };
+            let mut d = self.check(&copy)?;
+            d.matched_by_content = Some(indexed.path);
+            decisions.push(d);
+        }
+        // Several rows with this content: the strictest decision.
+        let strictest = decisions.iter().position(|d| !d.allowed).unwrap_or(0);
+        match decisions.into_iter().nth(strictest) {
+            Some(d) => Ok(d),
+            None => Ok(blocked("not in the library (neither its path nor its content); index it first".into())),
         }
     }
 
@@ -102,6 +133,7 @@ impl<'a> Gate<'a> {
             reasons: vec![],
             faces: vec![],
             error: None,
+            matched_by_content: None,
         };
         if let Some(e) = &photo.error {
             d.reasons.push(format!("could not be indexed ({e}); faces unknown"));
@@ -289,20 +321,27 @@ fn csv_field(s: &str) -> String {
 #[derive(Clone, Debug, Serialize)]
 pub struct Expiring {
     pub consent: ConsentRow,
+    /// The last valid day: the record's own end, or its project's when that comes first.
+    pub ends: NaiveDate,
+    /// The project's end, when the record itself says a later day (or none): it ends with the project.
+    pub ends_with_project: Option<NaiveDate>,
     pub person_name: Option<String>,
     pub person_email: Option<String>,
-    /// Photos with a confirmed face of the person, which the purpose loses after the expiry.
+    /// Photos of the person (confirmed face) allowed for the purpose today, which the consent's
+    /// end will block; photos blocked anyway (someone else without consent, erased, changed on
+    /// disk …) are not counted.
     pub photos: Vec<String>,
 }
 
-/// Consents valid today whose last day falls within `days` days of `today`, for which no other
-/// record keeps the purpose valid the day after.
+/// Consents valid today whose last day (their own, or their project's) falls within `days` days
+/// of `today`, for which no other record keeps the purpose valid the day after.
 pub fn expiring(store: &Store, today: NaiveDate, days: i64) -> Result<Vec<Expiring>> {
     let end = today + chrono::Duration::days(days);
     let mut out = Vec::new();
     for c in store.consent_rows(None, None)? {
-        let Some(until) = c.valid_until.filter(|u| *u >= today && *u <= end) else { continue };
         let grants = store.grants_for(c.person)?;
+        let Some(grant) = grants.iter().find(|g| g.id == c.id) else { continue };
+        let Some(until) = rules::last_day(grant).filter(|u| *u >= today && *u <= end) else { continue };
         let revocations = store.revocations_for(c.person)?;
         let project = c.project.as_deref();
         if valid_grant(&grants, &revocations, &c.purpose, project, today) != Ok(c.id) {
@@ -311,13 +350,17 @@ pub fn expiring(store: &Store, today: NaiveDate, days: i64) -> Result<Vec<Expiri
         if valid_grant(&grants, &revocations, &c.purpose, project, until + chrono::Duration::days(1)).is_ok() {
             continue; // renewed already
         }
+        let ends_with_project = rules::runs_past_project(grant.until, grant.project_until);
         let person = store.person(c.person)?;
-        let photos = store
-            .confirmed_photos(c.person)?
-            .into_iter()
-            .filter_map(|id| store.gate_photo_by_id(id).ok().flatten().map(|p| p.path))
-            .collect();
-        out.push(Expiring { consent: c, person_name: person.name, person_email: person.email, photos });
+        let mut gate = Gate::new(store, Use { purpose: c.purpose.clone(), project: c.project.clone(), on: today, min_face_px: 0.0 })?;
+        let mut photos = Vec::new();
+        for id in store.confirmed_photos(c.person)? {
+            let Some(photo) = store.gate_photo_by_id(id)? else { continue };
+            if gate.check(&photo)?.allowed {
+                photos.push(photo.path);
+            }
+        }
+        out.push(Expiring { consent: c, ends: until, ends_with_project, person_name: person.name, person_email: person.email, photos });
     }
     Ok(out)
 }

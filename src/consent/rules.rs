@@ -62,6 +62,20 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// A grant's last valid day: its own end or its project's, whichever comes first (`None`: no end).
+pub fn last_day(g: &Grant) -> Option<NaiveDate> {
+    match (g.until, g.project_until) {
+        (Some(u), Some(p)) => Some(u.min(p)),
+        (u, p) => u.or(p),
+    }
+}
+
+/// The project's end, when a grant scoped to it would run past it (its own end later, or none):
+/// the grant then ends with the project, which deserves a warning.
+pub fn runs_past_project(until: Option<NaiveDate>, project_until: Option<NaiveDate>) -> Option<NaiveDate> {
+    project_until.filter(|p| until.is_none_or(|u| u > *p))
+}
+
 /// The grant that makes the person's consent for `purpose` valid on `on` (for `project`, when
 /// the use is for one), or the reason there is none. A grant scoped to a project counts only
 /// for that project; an unscoped grant counts for every use.

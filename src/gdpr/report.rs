@@ -2,9 +2,11 @@
 //!
 //! The report is built from the store only: the person's row, the faces linked to them (confirmed
 //! and suggested) grouped by photo, their consent records and revocations, the uses of photos
-//! showing them, and the audit entries naming them. It says nothing about anyone else: other
-//! faces in a group photo are neither marked nor named, and audit subjects that are other persons
-//! are replaced by a placeholder.
+//! showing them, and the audit entries naming them, with the information Art. 15(1) asks for
+//! (controller, purposes, recipients, storage period, source, rights). It says nothing about
+//! anyone else (Art. 15(4)): every other detected face in a thumbnail is covered with a solid
+//! block, other faces are neither marked nor named, and audit subjects that are other persons are
+//! replaced by a placeholder.
 //!
 //! Three formats: one pretty JSON document, one CSV file with a `section` column, or one
 //! self-contained HTML file (inline CSS, thumbnails as `data:` URIs, a Content-Security-Policy
@@ -54,14 +56,26 @@ pub const THUMB_MAX: u32 = 320;
 pub const CONFIRMED_RGB: [u8; 3] = [255, 0, 255];
 /// The colour of a suggested face's box (orange).
 pub const SUGGESTED_RGB: [u8; 3] = [255, 140, 0];
+/// The solid colour covering other people's faces in the thumbnails (slate blue: not a grey a
+/// black-and-white photo could hold).
+pub const COVER_RGB: [u8; 3] = [70, 80, 130];
+
+/// What the organisation must tell the person besides their data (Art. 15(1)); set per report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Notice {
+    /// Who the controller is, and how to reach them (and their data protection officer).
+    pub controller: Option<String>,
+    /// How long the data is kept.
+    pub storage_period: Option<String>,
+}
 /// Replaces an audit subject that names another person.
 const OTHER_PERSON: &str = "another person";
 
 /// Writes the access report for `person` to `out`.
 /// Consent statuses are given as of `on`.
-pub fn access_report(library: &Library, person: PersonId, format: Format, out: &Path, on: chrono::NaiveDate) -> Result<ReportSummary> {
+pub fn access_report(library: &Library, person: PersonId, format: Format, out: &Path, on: chrono::NaiveDate, notice: &Notice) -> Result<ReportSummary> {
     // Everything is read (and an unknown person refused) before anything is written.
-    let report = collect(&library.store, person, on)?;
+    let report = collect(&library.store, person, on, notice)?;
     let bytes = match format {
         Format::Json => {
             let mut b = serde_json::to_vec_pretty(&report).map_err(|e| Error::Invalid(format!("cannot serialise the report: {e}")))?;
@@ -92,6 +106,8 @@ struct AccessReport {
     /// The day the consents' `status` refers to.
     status_date: NaiveDate,
     person: Person,
+    /// The Art. 15(1) information.
+    information: Information,
     /// What is stored for each face besides its box.
     stored_per_face: &'static str,
     photos: Vec<ReportPhoto>,
@@ -113,7 +129,38 @@ struct ReportPhoto {
     /// Whether the file is still where it was indexed.
     file_present: bool,
     faces: Vec<ReportFace>,
+    /// Other detected faces in the photo: covered in the thumbnail, never reported.
+    #[serde(skip)]
+    others: Vec<Rect>,
 }
+
+/// Art. 15(1) (a)–(h): what the processing is, for whom, how long, from where, and the rights.
+#[derive(Debug, Serialize)]
+struct Information {
+    controller: String,
+    /// The purposes of the processing: recognising faces, and the uses consented to.
+    purposes: Vec<String>,
+    /// Who received photos showing the person (the destinations in the usage log).
+    recipients: Vec<String>,
+    storage_period: String,
+    source: String,
+    rights: Vec<&'static str>,
+}
+
+const NOT_SET: &str = "not set (report access --controller / FACEGATE_CONTROLLER)";
+const RECOGNITION_PURPOSE: &str = "face recognition: finding the photos that show a person, to decide whether each photo may be used \
+(consent of everyone in it) and to answer access and erasure requests";
+const DEFAULT_STORAGE: &str = "as long as the photo is in the archive, or until the person asks for erasure; consent records as long \
+as the photos they cover are kept";
+const SOURCE: &str = "the photos of the organisation's photo archive (faces found and described automatically); consent records \
+as given by the person (source of each record in the consent table)";
+const RIGHTS: [&str; 5] = [
+    "to ask for a copy of this data (Art. 15)",
+    "to have inaccurate data corrected, such as a face wrongly linked to you (Art. 16)",
+    "to have the data erased (Art. 17), and to withdraw consent at any time (Art. 7(3))",
+    "to restrict or object to the processing (Art. 18, 21)",
+    "to lodge a complaint with a supervisory authority (Art. 77)",
+];
 
 #[derive(Debug, Serialize)]
 struct ReportFace {
@@ -137,7 +184,7 @@ const STORED_PER_FACE: &str = "the face's position in the photo (box), a face de
 (a 128-number embedding, biometric data used to recognise the face), how sure the match is (similarity), \
 and whether the link to the person was confirmed by a human or rule or only suggested by clustering";
 
-fn collect(store: &Store, id: PersonId, today: chrono::NaiveDate) -> Result<AccessReport> {
+fn collect(store: &Store, id: PersonId, today: chrono::NaiveDate, notice: &Notice) -> Result<AccessReport> {
     let person = store.person(id)?;
     let faces = store.person_faces(id)?;
     // Capture dates, from the photo rows.
@@ -164,15 +211,20 @@ fn collect(store: &Store, id: PersonId, today: chrono::NaiveDate) -> Result<Acce
                 path: f.path,
                 status: f.link,
                 faces: vec![face],
+                others: Vec::new(),
             }),
         }
+    }
+    for p in &mut photos {
+        let own: Vec<FaceId> = p.faces.iter().map(|f| f.face_id).collect();
+        p.others = store.gate_faces(p.photo_id)?.into_iter().filter(|f| !own.contains(&f.id)).map(|f| f.rect).collect();
     }
     // Confirmed photos first, then the suggestions; by path within each.
     photos.sort_by(|a, b| (a.status != Link::Confirmed, &a.path).cmp(&(b.status != Link::Confirmed, &b.path)));
 
     let grants = store.grants_for(id)?;
     let revocations_rules = store.revocations_for(id)?;
-    let consents = store
+    let consents: Vec<ReportConsent> = store
         .consent_rows(Some(id), None)?
         .into_iter()
         .filter(|c| c.person == id)
@@ -186,6 +238,27 @@ fn collect(store: &Store, id: PersonId, today: chrono::NaiveDate) -> Result<Acce
         .collect();
     let revocations = store.revocation_rows(Some(id))?.into_iter().filter(|r| r.person == id).collect();
     let uses = store.usage(Some(id), None)?;
+    let mut recipients: Vec<String> = uses.iter().map(|u| u.destination.clone()).collect();
+    recipients.sort();
+    recipients.dedup();
+    let descriptions: BTreeMap<String, Option<String>> = store.purposes()?.into_iter().map(|p| (p.name, p.description)).collect();
+    let mut consented: Vec<&String> = consents.iter().map(|c| &c.record.purpose).collect();
+    consented.sort();
+    consented.dedup();
+    let purposes = std::iter::once(RECOGNITION_PURPOSE.to_string())
+        .chain(consented.into_iter().map(|p| match descriptions.get(p).cloned().flatten() {
+            Some(d) => format!("{p}: {d} (with your consent)"),
+            None => format!("{p} (with your consent)"),
+        }))
+        .collect();
+    let information = Information {
+        controller: notice.controller.clone().unwrap_or_else(|| NOT_SET.to_string()),
+        purposes,
+        recipients,
+        storage_period: notice.storage_period.clone().unwrap_or_else(|| DEFAULT_STORAGE.to_string()),
+        source: SOURCE.to_string(),
+        rights: RIGHTS.to_vec(),
+    };
     let own = format!("person:{}", id.0);
     let audit = store
         .audit_log(Some(&own), None)?
@@ -204,6 +277,7 @@ fn collect(store: &Store, id: PersonId, today: chrono::NaiveDate) -> Result<Acce
         generated_at: crate::store::now_iso(),
         status_date: today,
         person,
+        information,
         stored_per_face: STORED_PER_FACE,
         photos,
         consents,
@@ -247,6 +321,9 @@ fn csv(r: &AccessReport) -> String {
             ("created_at", p.created_at.clone()),
         ],
     );
+    for (key, value) in information_items(&r.information) {
+        row("information", vec![("name", key.to_string()), ("note", value)]);
+    }
     for ph in &r.photos {
         for f in &ph.faces {
             row(
@@ -356,6 +433,19 @@ fn csv_line(out: &mut String, cells: impl Iterator<Item = String>) {
     out.push_str("\r\n");
 }
 
+/// The Art. 15(1) information as (heading, text) pairs, for the CSV and the HTML.
+fn information_items(i: &Information) -> Vec<(&'static str, String)> {
+    let none = |v: &[String], empty: &str| if v.is_empty() { empty.to_string() } else { v.join("; ") };
+    vec![
+        ("Controller", i.controller.clone()),
+        ("Purposes of the processing", i.purposes.join("; ")),
+        ("Recipients (where photos showing you were used)", none(&i.recipients, "none recorded")),
+        ("Storage period", i.storage_period.clone()),
+        ("Source of the data", i.source.clone()),
+        ("Your rights", i.rights.join("; ")),
+    ]
+}
+
 // ---------------------------------------------------------------------------------------------
 // HTML: one self-contained page.
 
@@ -400,7 +490,8 @@ fn rgb_css(c: [u8; 3]) -> String {
 
 const CSS: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:80em}\
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}\
-table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
+table{border-collapse:collapse;margin:.5em 0;max-width:100%}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
+#consents,#uses,#audit{table-layout:fixed;width:100%}\
 th{background:#f3f3f3}td.path,td.mono{font-family:monospace;word-break:break-all}\
 tr.suggested{background:#fff4e0}.badge{display:inline-block;padding:.1em .4em;border-radius:.3em;font-weight:bold}\
 .badge.confirmed{background:#e6f4e6}.badge.suggested{background:#ffd9a0}\
@@ -440,16 +531,23 @@ This file is self-contained: it loads nothing from anywhere.</p>\n",
     }
     h.push_str("</table>\n");
 
+    h.push_str("<h2 id=\"information-heading\">About this processing (GDPR Art. 15(1))</h2>\n<table id=\"information\">\n<tbody>\n");
+    for (k, v) in information_items(&r.information) {
+        let _ = writeln!(h, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));
+    }
+    h.push_str("</tbody>\n</table>\n");
+
     let _ = write!(
         h,
         "<h2 id=\"photos-heading\">Photos ({n})</h2>\n<p>For each face the library stores {stored}. \
 Each photo is shown small with this person's face marked: <span class=\"swatch\" style=\"background:{cc}\"></span> confirmed, \
 <span class=\"swatch\" style=\"background:{sc}\"></span> suggested, not confirmed (found by automatic matching, not yet checked by a person). \
-Other people in a photo are not marked.</p>\n",
+Other people's faces are covered with a solid block <span class=\"swatch\" style=\"background:{oc}\"></span> (Art. 15(4)).</p>\n",
         n = r.photos.len(),
         stored = escape(STORED_PER_FACE),
         cc = rgb_css(CONFIRMED_RGB),
         sc = rgb_css(SUGGESTED_RGB),
+        oc = rgb_css(COVER_RGB),
     );
     if r.photos.is_empty() {
         h.push_str("<p>No photo in the library is linked to this person.</p>\n");
@@ -640,6 +738,12 @@ fn thumbnail(photo: &ReportPhoto) -> std::result::Result<Thumbnail, String> {
     let mut thumb = if (tw, th) == (w, h) { img } else { image::imageops::thumbnail(&img, tw, th) };
     let (sx, sy) = (tw as f32 / w as f32, th as f32 / h as f32);
     let thickness = ((tw.max(th) as f32 / 100.0).round() as u32).max(2);
+    // Other people's faces first, with a margin, so that none of them shows (Art. 15(4)).
+    for o in &photo.others {
+        let (mx, my) = (0.15 * o.width(), 0.15 * o.height());
+        let r = Rect { x0: (o.x0 - mx) * sx, y0: (o.y0 - my) * sy, x1: (o.x1 + mx) * sx, y1: (o.y1 + my) * sy };
+        draw_box(&mut thumb, &r, image::Rgb(COVER_RGB), u32::MAX);
+    }
     for f in &photo.faces {
         let colour = if f.link == Link::Confirmed { CONFIRMED_RGB } else { SUGGESTED_RGB };
         let r = Rect { x0: f.rect.x0 * sx, y0: f.rect.y0 * sy, x1: f.rect.x1 * sx, y1: f.rect.y1 * sy };
@@ -652,7 +756,8 @@ fn thumbnail(photo: &ReportPhoto) -> std::result::Result<Thumbnail, String> {
     Ok(Thumbnail { data_uri: format!("data:image/jpeg;base64,{}", base64(&jpeg)), width: tw, height: th, warning })
 }
 
-/// Draws the outline of `r` (clamped to the image), `thickness` px wide, inside the box.
+/// Draws the outline of `r` (clamped to the image), `thickness` px wide, inside the box (a
+/// thickness past half the box fills it).
 fn draw_box(img: &mut image::RgbImage, r: &Rect, colour: image::Rgb<u8>, thickness: u32) {
     let (w, h) = img.dimensions();
     if w == 0 || h == 0 {
@@ -758,13 +863,13 @@ mod tests {
         let subjects = [format!("person:{}", a.0), format!("person:{}", b.0), "photo:3".to_string()];
         store.audit("alice", "person merge", &subjects, "ok", None).unwrap();
         store.audit("alice", "person name", &[format!("person:{}", b.0)], "ok", None).unwrap();
-        let r = collect(&store, a, chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()).unwrap();
+        let r = collect(&store, a, chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(), &Notice::default()).unwrap();
         assert_eq!(r.audit.len(), 1);
         assert_eq!(r.audit[0].subjects, vec![format!("person:{}", a.0), OTHER_PERSON.to_string(), "photo:3".to_string()]);
         assert!(r.photos.is_empty() && r.consents.is_empty());
         let html = html(&r);
         assert!(html.contains("Ada") && !html.contains("Ben") && html.contains("No photo in the library"));
-        assert!(collect(&store, PersonId(b.0 + 100), chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()).is_err());
+        assert!(collect(&store, PersonId(b.0 + 100), chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(), &Notice::default()).is_err());
     }
 
     #[test]

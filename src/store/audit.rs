@@ -51,17 +51,7 @@ impl Store {
     /// Appends an entry to the audit trail.
     pub fn audit(&mut self, actor: &str, command: &str, subjects: &[String], outcome: &str, detail: Option<&str>) -> Result<()> {
         let tx = self.conn.transaction()?;
-        let (last_id, prev): (i64, String) = tx
-            .query_row("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap_or((0, GENESIS.to_string()));
-        let id = last_id + 1;
-        let at = now_iso();
-        let subjects = serde_json::to_string(subjects).expect("subjects serialise");
-        let hash = entry_hash(&prev, id, &at, actor, command, &subjects, outcome, detail);
-        tx.execute(
-            "INSERT INTO audit (id, at, actor, command, subjects, outcome, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![id, at, actor, command, subjects, outcome, detail, prev, hash],
-        )?;
+        append(&tx, actor, command, subjects, outcome, detail)?;
         tx.commit()?;
         Ok(())
     }
@@ -123,6 +113,23 @@ impl Store {
     }
 }
 
+/// Appends an entry inside the caller's transaction (so that it is written with the change it
+/// records, or not at all).
+pub(super) fn append(tx: &rusqlite::Transaction, actor: &str, command: &str, subjects: &[String], outcome: &str, detail: Option<&str>) -> Result<()> {
+    let (last_id, prev): (i64, String) = tx
+        .query_row("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap_or((0, GENESIS.to_string()));
+    let id = last_id + 1;
+    let at = now_iso();
+    let subjects = serde_json::to_string(subjects).expect("subjects serialise");
+    let hash = entry_hash(&prev, id, &at, actor, command, &subjects, outcome, detail);
+    tx.execute(
+        "INSERT INTO audit (id, at, actor, command, subjects, outcome, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![id, at, actor, command, subjects, outcome, detail, prev, hash],
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,3 +168,4 @@ mod tests {
         assert_eq!(s.audit_verify().unwrap().first_bad.unwrap().0, 2);
     }
 }
+

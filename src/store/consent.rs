@@ -288,6 +288,15 @@ impl Store {
             .optional()?)
     }
 
+    /// Every photo whose content has this sha256 (copies of one file under several paths).
+    pub fn gate_photos_by_hash(&self, sha256: &str) -> Result<Vec<GatePhoto>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, path, size, mtime_ns, content_hash, error, blocked FROM photos WHERE content_hash = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([sha256], gate_photo_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn gate_photo_by_id(&self, id: PhotoId) -> Result<Option<GatePhoto>> {
         Ok(self
             .conn
@@ -345,29 +354,44 @@ impl Store {
 
     /// Uses, optionally of one person's photos (any face linked to them) or of one photo.
     pub fn usage(&self, person: Option<PersonId>, photo: Option<PhotoId>) -> Result<Vec<Usage>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT u.id, u.photo_id, p.path, u.content_sha256, u.purpose, u.project, u.used_on, u.destination, u.actor, u.recorded_at
-             FROM usage_log u LEFT JOIN photos p ON p.id = u.photo_id
+        let mut stmt = self.conn.prepare(&format!(
+            "{USAGE_SELECT}
              WHERE (?1 IS NULL OR u.photo_id IN (SELECT photo_id FROM faces WHERE person_id = ?1))
                AND (?2 IS NULL OR u.photo_id = ?2)
-             ORDER BY u.id",
-        )?;
-        let rows = stmt.query_map(params![person.map(|p| p.0), photo.map(|p| p.0)], |r| {
-            Ok(Usage {
-                id: r.get(0)?,
-                photo_id: r.get::<_, Option<i64>>(1)?.map(PhotoId),
-                path: r.get(2)?,
-                content_sha256: r.get(3)?,
-                purpose: r.get(4)?,
-                project: r.get(5)?,
-                used_on: date(r.get(6)?)?,
-                destination: r.get(7)?,
-                actor: r.get(8)?,
-                recorded_at: r.get(9)?,
-            })
-        })?;
+             ORDER BY u.id"
+        ))?;
+        let rows = stmt.query_map(params![person.map(|p| p.0), photo.map(|p| p.0)], usage_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+
+    /// Every recorded use of these photos, oldest first.
+    pub fn usage_of_photos(&self, photos: &[PhotoId]) -> Result<Vec<Usage>> {
+        let mut stmt = self.conn.prepare_cached(&format!("{USAGE_SELECT} WHERE u.photo_id = ?1 ORDER BY u.id"))?;
+        let mut out = Vec::new();
+        for photo in photos {
+            out.extend(stmt.query_map([photo.0], usage_row)?.collect::<rusqlite::Result<Vec<_>>>()?);
+        }
+        out.sort_by_key(|u| u.id);
+        Ok(out)
+    }
+}
+
+const USAGE_SELECT: &str = "SELECT u.id, u.photo_id, p.path, u.content_sha256, u.purpose, u.project, u.used_on, u.destination, u.actor, u.recorded_at
+     FROM usage_log u LEFT JOIN photos p ON p.id = u.photo_id";
+
+fn usage_row(r: &rusqlite::Row) -> rusqlite::Result<Usage> {
+    Ok(Usage {
+        id: r.get(0)?,
+        photo_id: r.get::<_, Option<i64>>(1)?.map(PhotoId),
+        path: r.get(2)?,
+        content_sha256: r.get(3)?,
+        purpose: r.get(4)?,
+        project: r.get(5)?,
+        used_on: date(r.get(6)?)?,
+        destination: r.get(7)?,
+        actor: r.get(8)?,
+        recorded_at: r.get(9)?,
+    })
 }
 
 fn gate_photo_row(r: &rusqlite::Row) -> rusqlite::Result<GatePhoto> {

@@ -1,5 +1,6 @@
 //! SQL for erasure: removing a person and everything that describes them in one transaction,
-//! and what later runs need to keep them erased (suppressed face regions, erased file hashes).
+//! the journal of erasures whose other steps are not done yet (`erasure_jobs`), and what later
+//! runs need to keep them erased (suppressed face regions, erased file hashes).
 
 use std::collections::HashMap;
 
@@ -36,8 +37,10 @@ pub struct Erased {
 }
 
 impl Store {
-    /// Runs an erasure in one transaction.
-    pub fn erase_person(&mut self, plan: &ErasurePlan) -> Result<Erased> {
+    /// Runs an erasure in one transaction, which also records the job of finishing it: `job` gets
+    /// what the transaction did and returns the job's state (JSON, without personal data beyond
+    /// what the remaining steps need), stored in `erasure_jobs` until [`Store::finish_erasure_job`].
+    pub fn erase_person(&mut self, plan: &ErasurePlan, job: impl FnOnce(&Erased) -> String) -> Result<Erased> {
         let tx = self.conn.transaction()?;
         let at = now_iso();
         tx.execute(
@@ -57,6 +60,14 @@ impl Store {
                     params![photo.0, r.x0, r.y0, r.x1, r.y1, erasure_id],
                 )?;
                 tx.execute("DELETE FROM faces WHERE id = ?1", [face.0])?;
+                // A face drawn by hand where the person was is not drawn again: IoU above 0.5,
+                // that is 3 × intersection > the sum of the two areas.
+                tx.execute(
+                    "DELETE FROM manual_faces WHERE photo_id = ?1 AND
+                     3 * max(0, min(x1, ?4) - max(x0, ?2)) * max(0, min(y1, ?5) - max(y0, ?3))
+                        > (x1 - x0) * (y1 - y0) + (?4 - ?2) * (?5 - ?3)",
+                    params![photo.0, r.x0, r.y0, r.x1, r.y1],
+                )?;
             }
             tx.execute(
                 "UPDATE photos SET blocked = ?2 WHERE id = ?1",
@@ -80,21 +91,54 @@ impl Store {
             }
         }
         tx.execute("DELETE FROM persons WHERE id = ?1", [plan.person.0])?;
-        tx.commit()?;
-        Ok(Erased {
+        let erased = Erased {
             erasure_id,
             at,
             faces_removed: (faces_before - faces_after) as usize,
             consents_removed,
             revocations_removed,
             orphaned_evidence,
-        })
+        };
+        tx.execute("INSERT INTO erasure_jobs (erasure_id, state) VALUES (?1, ?2)", params![erasure_id, job(&erased)])?;
+        tx.commit()?;
+        Ok(erased)
+    }
+
+    /// Unfinished erasures: (erasure id, job state), oldest first.
+    pub fn erasure_jobs(&self) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self.conn.prepare("SELECT erasure_id, state FROM erasure_jobs ORDER BY erasure_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records the progress of an unfinished erasure.
+    pub fn update_erasure_job(&mut self, erasure_id: i64, state: &str) -> Result<()> {
+        self.conn.execute("UPDATE erasure_jobs SET state = ?2 WHERE erasure_id = ?1", params![erasure_id, state])?;
+        Ok(())
+    }
+
+    /// Closes an erasure's job and writes its audit entry, in one transaction: the entry is
+    /// written exactly once, when the erasure is complete.
+    pub fn finish_erasure_job(&mut self, erasure_id: i64, actor: &str, subjects: &[String], outcome: &str, detail: Option<&str>) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        if tx.execute("DELETE FROM erasure_jobs WHERE erasure_id = ?1", [erasure_id])? == 1 {
+            super::audit::append(&tx, actor, "erase", subjects, outcome, detail)?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Writes the WAL back into the database and truncates it, so no page of deleted data stays
     /// in the WAL file (deleted content in the database itself is zeroed by `secure_delete`).
     pub fn checkpoint(&self) -> Result<()> {
-        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        crate::crash::point("a WAL checkpoint");
+        let busy: i64 = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy != 0 {
+            return Err(crate::error::Error::Invalid(format!(
+                "{}: another process is reading the library, so its write-ahead log could not be truncated; run the command again",
+                self.path.display()
+            )));
+        }
         Ok(())
     }
 

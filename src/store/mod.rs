@@ -84,6 +84,11 @@ impl Store {
              PRAGMA secure_delete = ON;",
         )?;
         schema::migrate(&mut conn)?;
+        // Every write transaction is a crash point for the crash tests (a no-op otherwise).
+        conn.commit_hook(Some(|| {
+            crate::crash::point("a SQLite commit");
+            false
+        }))?;
         Ok(Store { conn, path: path.to_path_buf() })
     }
 

@@ -349,15 +349,26 @@ impl Store {
         Ok(())
     }
 
-    /// A human says the faces are not their current person: unlinked, and never linked to that
-    /// person again by the machine.
-    pub fn reject_faces(&mut self, faces: &[FaceId]) -> Result<()> {
+    /// A human says the faces are not `person` (default: each face's current person): a face
+    /// linked to that person is unlinked, a face linked to someone else keeps its link, and the
+    /// machine never links the face to that person again (nor suggests it for them).
+    pub fn reject_faces(&mut self, faces: &[FaceId], person: Option<PersonId>) -> Result<()> {
+        if let Some(p) = person {
+            self.person(p)?;
+        }
         let tx = self.conn.transaction()?;
         for &face in faces {
-            let person = current_person(&tx, face)?
-                .ok_or_else(|| Error::Invalid(format!("face {} is linked to nobody", face.0)))?;
-            tx.execute("INSERT OR IGNORE INTO face_rejections (face_id, person_id) VALUES (?1, ?2)", params![face.0, person.0])?;
-            set_link(&tx, face, None, None, None, None)?;
+            let current = current_person(&tx, face)?;
+            let rejected = person.or(current).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "face {} is linked to nobody; to reject it as a suggestion for a person, name the person: `face reject {} --person ID`",
+                    face.0, face.0
+                ))
+            })?;
+            tx.execute("INSERT OR IGNORE INTO face_rejections (face_id, person_id) VALUES (?1, ?2)", params![face.0, rejected.0])?;
+            if current == Some(rejected) {
+                set_link(&tx, face, None, None, None, None)?;
+            }
         }
         tx.commit()?;
         Ok(())

@@ -168,6 +168,16 @@ const MIGRATIONS: &[&str] = &[
         dismissed_by TEXT NOT NULL
     );
     CREATE INDEX face_dismissals_photo ON face_dismissals(photo_id);",
+    // 7: the erasure journal: an erasure whose rows are gone but whose other steps
+    // (files, evidence, index files, WAL, certificate) are not all done yet. Written in the same
+    // transaction as the row deletions, deleted in the one that writes the erasure's audit entry;
+    // `state` is the job as JSON (face index work, certificate content, files still to remove).
+    // `check` also finds a photo by its content (a copy under another path): photos_hash.
+    "CREATE TABLE erasure_jobs (
+        erasure_id INTEGER PRIMARY KEY REFERENCES erasures(id),
+        state TEXT NOT NULL
+    );
+    CREATE INDEX photos_hash ON photos(content_hash);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -230,7 +230,8 @@ fn expiring_consents_are_listed_with_the_photos_they_will_block() {
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     let people: Vec<i64> = listed.as_array().unwrap().iter().map(|e| e["consent"]["person"].as_i64().unwrap()).collect();
     assert_eq!(people, vec![ev.persons[1], ev.persons[2]]);
-    assert!(listed[0]["photos"][0].as_str().unwrap().ends_with("event.png"));
+    // The event photo is blocked anyway (Eve never consented): it is not counted (issue 10 C4).
+    assert_eq!(listed[0]["photos"].as_array().unwrap().len(), 0, "{listed}");
     // Renewed before the end: no longer listed.
     ev.json(&["consent", "grant", &ev.persons[1].to_string(), "--purpose", "social-media", "--from", "2027-06-01", "--until", "2029-05-31"], 0);
     let out = ev.lib.run(&["--now", "2027-05-10", "--json", "consent", "expiring", "--within", "30d"]);
@@ -306,4 +307,71 @@ fn every_change_is_in_a_hash_chained_audit_trail_that_detects_tampering() {
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["first_bad"][0], first_bad, "{sql}: {v}");
     }
+}
+
+/// Issue 10 C4: a grant until 2027-12-31 on a project ending 2027-04-30 expires in April; only
+/// photos the end will block are counted (the solo photo, not the event photo that is blocked
+/// anyway); a grant running past its project's end is warned about at `consent grant` and listed.
+#[test]
+fn expiring_consents_end_with_their_project_and_count_only_photos_they_block() {
+    let ev = event();
+    let ada = ev.persons[0].to_string();
+    let solo_dir = ev.lib.tmp.path().join("solo");
+    std::fs::create_dir_all(&solo_dir).unwrap();
+    let solo = solo_dir.join("ada.png");
+    crop("solvay_1927_group_b.jpg", (595, 395, 80, 90), &solo);
+    ev.json(&["search", "--photo", solo.to_str().unwrap(), "--assign", &ada], 0);
+    ev.json(&["project", "add", "expo", "--until", "2027-04-30"], 0);
+    let out = ev.run(&["consent", "grant", &ada, "--purpose", "print", "--project", "expo", "--until", "2027-12-31"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning") && stderr(&out).contains("2027-04-30"), "{}", stderr(&out));
+    let out = ev.lib.run(&["--now", "2027-04-15", "--json", "consent", "expiring", "--within", "30d"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let print: Vec<&Value> = listed.as_array().unwrap().iter().filter(|e| e["consent"]["purpose"] == "print").collect();
+    assert_eq!(print.len(), 1, "{listed}");
+    assert_eq!(print[0]["ends"], "2027-04-30");
+    assert_eq!(print[0]["ends_with_project"], "2027-04-30");
+    let photos: Vec<&str> = print[0]["photos"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(photos.len(), 1, "{photos:?}");
+    assert!(photos[0].ends_with("ada.png"), "the event photo is blocked anyway: {photos:?}");
+    let text = String::from_utf8_lossy(&ev.lib.run(&["--now", "2027-04-15", "consent", "expiring", "--within", "30d"]).stdout).into_owned();
+    assert!(text.contains("expires 2027-04-30") && text.contains("ends with project expo"), "{text}");
+}
+
+/// Issue 10 C5: consent for a person with no confirmed face is recorded, with a warning.
+#[test]
+fn consent_for_a_person_with_no_confirmed_face_warns() {
+    let ev = event();
+    let nobody = ev.json(&["person", "add", "--name", "Fay"], 0)["id"].to_string();
+    let out = ev.run(&["consent", "grant", &nobody, "--purpose", "print", "--no-expiry"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no confirmed face") && stderr(&out).contains("person confirm"), "{}", stderr(&out));
+    let out = ev.run(&["consent", "grant", &ev.persons[0].to_string(), "--purpose", "print", "--no-expiry"]);
+    assert!(!stderr(&out).contains("warning"), "Ada has a confirmed face: {}", stderr(&out));
+}
+
+/// Issue 10 C6: a byte-identical copy under another path is decided as the indexed photo, and
+/// the decision says so; a different file is still "not in the library".
+#[test]
+fn check_matches_a_copy_by_content() {
+    let ev = event();
+    let elsewhere = ev.lib.tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let copy = elsewhere.join("copy-of-event.png");
+    std::fs::copy(&ev.photo, &copy).unwrap();
+    let out = ev.run(&["--json", "check", copy.to_str().unwrap(), "--purpose", "social-media"]);
+    assert_eq!(out.status.code(), Some(1), "blocked as the original is, not an error: {}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &report["photos"][0];
+    assert!(d["matched_by_content"].as_str().unwrap().ends_with("event.png"), "{d}");
+    assert_eq!(d["faces"].as_array().unwrap().len(), 5, "{d}");
+    assert!(d["error"].is_null(), "{d}");
+    let text = String::from_utf8_lossy(&ev.run(&["check", copy.to_str().unwrap(), "--purpose", "social-media"]).stdout).into_owned();
+    assert!(text.contains("matched by content"), "{text}");
+    let other = elsewhere.join("other.png");
+    std::fs::write(&other, [std::fs::read(&ev.photo).unwrap(), b"x".to_vec()].concat()).unwrap();
+    let out = ev.run(&["check", other.to_str().unwrap(), "--purpose", "social-media"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not in the library"));
 }

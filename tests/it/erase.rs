@@ -163,9 +163,204 @@ fn erase_into_quarantine() {
 #[test]
 fn erase_keeping_files() {
     let (s, report) = erase_in_mode(&["--keep-files"]);
+    // Erasing again says that it was done, and by which erasure.
+    let again = s.lib.run(&["erase", &s.person, "--reason", "again", "--keep-files", "--yes"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains(&format!("was erased by erasure {}", report["erasure_id"])), "{}", stderr(&again));
     assert_eq!(report["photos_kept_blocked"].as_array().unwrap().len(), 3, "{report}");
     assert!(s.photos.join("solo.png").exists());
     check_erased(&s, &report);
     let out = s.lib.run(&["check", s.photos.join("solo.png").to_str().unwrap(), "--purpose", "print"]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// Every file of `src` copied into `dst` (a library folder, to run the same erasure many times).
+fn copy_tree(src: &Path, dst: &Path) {
+    for entry in walkdir::WalkDir::new(src) {
+        let entry = entry.unwrap();
+        let target = dst.join(entry.path().strip_prefix(src).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Issue 10 B: `erase --keep-files --yes` killed (SIGKILL, through `FACEGATE_CRASH_AT`) before
+/// each of its writes in turn. After each kill the next commands (`status`, then a writer:
+/// `index` or `erase --resume`; or the erase again when the kill came before its transaction)
+/// must leave none of the person's name, email or embedding bytes in any file of the library,
+/// exactly one certificate, and one audit entry for the erasure.
+#[test]
+fn erase_killed_at_every_write_is_finished_by_the_next_command() {
+    killed_at_every_write("--keep-files");
+}
+
+/// The same with `--delete-files`: the solo photo's file, named in the job until it is gone, is
+/// deleted by whichever command finishes the erasure.
+#[test]
+fn erase_deleting_files_killed_at_every_write_is_finished_by_the_next_command() {
+    killed_at_every_write("--delete-files");
+}
+
+fn killed_at_every_write(mode: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    let started = std::time::Instant::now();
+    let s = setup();
+    confirm_suggestions(&s);
+    let person: i64 = s.person.parse().unwrap();
+    let vectors: Vec<Vec<u8>> = {
+        let conn = rusqlite::Connection::open(s.lib.db()).unwrap();
+        let mut stmt = conn.prepare("SELECT e.vector FROM embeddings e JOIN faces f ON f.id = e.face_id WHERE f.person_id = ?1").unwrap();
+        stmt.query_map([person], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(vectors.len(), 3, "the solo face and both group faces");
+    // Pieces of 16 floats, so that a vector cut by a half-written file is found too.
+    let mut needles: Vec<(String, Vec<u8>)> = vec![("the name".into(), NAME.as_bytes().to_vec()), ("the email".into(), EMAIL.as_bytes().to_vec())];
+    for (i, v) in vectors.iter().enumerate() {
+        needles.extend(v.chunks(64).enumerate().map(|(j, c)| (format!("bytes {}..{} of embedding {i}", 64 * j, 64 * j + 64), c.to_vec())));
+    }
+    let needles: Vec<(&str, &[u8])> = needles.iter().map(|(w, n)| (w.as_str(), n.as_slice())).collect();
+    let erase = ["erase", s.person.as_str(), "--reason", "art. 17", mode, "--yes"];
+    let solo = s.photos.join("solo.png");
+    let photos = s.photos.to_str().unwrap();
+    let mut killed = 0;
+    for n in 1.. {
+        let lib = Lib::new();
+        copy_tree(&s.lib.dir(), &lib.dir());
+        if !solo.exists() {
+            std::fs::copy(&s.solo_copy, &solo).unwrap(); // deleted by the previous round
+        }
+        let out = lib.cmd().env("FACEGATE_CRASH_AT", n.to_string()).args(erase).output().unwrap();
+        if out.status.success() {
+            break;
+        }
+        assert_eq!(out.status.signal(), Some(9), "crash point {n}: {}", stderr(&out));
+        killed += 1;
+        eprintln!("{}", stderr(&out).trim());
+        let status = lib.json(&["status"], 0);
+        let unfinished = status["unfinished_erasures"].as_array().unwrap().len();
+        let certified = lib.dir().join("certificates/erasure-1.json").exists();
+        let erased = lib.sql_count(&format!("SELECT count(*) FROM persons WHERE id = {person}")) == 0;
+        if erased && !certified {
+            assert_eq!(unfinished, 1, "crash point {n}: status must report the unfinished erasure: {status}");
+        }
+        if lib.sql_count(&format!("SELECT count(*) FROM persons WHERE id = {person}")) == 1 {
+            // Killed before the erasure's transaction committed: nothing happened; do it again.
+            assert_eq!(unfinished, 0, "crash point {n}: {status}");
+            assert!(!lib.dir().join("certificates").exists(), "crash point {n}: a certificate before the erasure");
+            lib.json(&erase, 0);
+        } else if n % 2 == 0 && mode == "--keep-files" {
+            // (With --delete-files, an index run before the file is gone flags it as erased.)
+            lib.index(&[Path::new(photos)], 0);
+        } else {
+            let resumed = lib.json(&["erase", "--resume"], 0);
+            assert_eq!(resumed["finished"].as_array().unwrap().len(), unfinished, "crash point {n}: {resumed}");
+        }
+        scan_library(&lib.dir(), &needles);
+        let certificates: Vec<String> = std::fs::read_dir(lib.dir().join("certificates"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut sorted = certificates.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["erasure-1.json", "erasure-1.txt"], "crash point {n}");
+        assert_eq!(lib.json(&["status"], 0)["unfinished_erasures"].as_array().unwrap().len(), 0, "crash point {n}");
+        assert_eq!(lib.sql_count("SELECT count(*) FROM audit WHERE command = 'erase'"), 1, "crash point {n}");
+        assert_eq!(lib.json(&["audit", "verify"], 0)["ok"], true, "crash point {n}");
+        let certificate: Value = serde_json::from_slice(&std::fs::read(lib.dir().join("certificates/erasure-1.json")).unwrap()).unwrap();
+        assert_eq!(certificate["faces_removed"], 3, "crash point {n}: {certificate}");
+        assert!(certificate["index_points_after_rebuild"].as_u64().unwrap() > 0, "crash point {n}: {certificate}");
+        assert_eq!(solo.exists(), mode == "--keep-files", "crash point {n}: the solo photo's file");
+    }
+    assert!(killed >= 15, "only {killed} write points");
+    eprintln!("erase {mode} killed at {killed} write points, {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// Issue 10 C1: the erasure plan and the certificate list the uses recorded for the person's
+/// photos (here an export of the solo photo), so the recipients can be told.
+#[test]
+fn erase_lists_recorded_uses_of_the_photos() {
+    let s = setup();
+    confirm_suggestions(&s);
+    let social = s.lib.tmp.path().join("social-folder");
+    let export = s.lib.json(&["export", "--purpose", "print", "--person", &s.person, "--to", social.to_str().unwrap()], 0);
+    assert_eq!(export["exported"].as_array().unwrap().len(), 1, "{export}");
+    let plan = s.lib.json(&["erase", &s.person, "--reason", "r", "--keep-files", "--dry-run"], 0);
+    let uses = plan["uses"].as_array().unwrap();
+    assert_eq!(uses.len(), 1, "{plan}");
+    assert!(uses[0]["destination"].as_str().unwrap().contains("social-folder"), "{plan}");
+    assert_eq!(uses[0]["purpose"], "print");
+    assert!(uses[0]["actor"].is_string() && uses[0]["used_on"].is_string(), "{plan}");
+    assert_eq!(s.lib.sql_count("SELECT count(*) FROM erasures"), 0, "a dry run erases nothing");
+    let text = String::from_utf8_lossy(&s.lib.run(&["erase", &s.person, "--reason", "r", "--keep-files", "--dry-run"]).stdout).into_owned();
+    assert!(text.contains("1 recorded use") && text.contains("social-folder"), "{text}");
+    let report = s.lib.json(&["erase", &s.person, "--reason", "r", "--keep-files", "--yes"], 0);
+    let certificate: Value = serde_json::from_slice(&std::fs::read(report["certificate_json"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(certificate["uses"].as_array().unwrap().len(), 1, "{certificate}");
+    let text = std::fs::read_to_string(report["certificate_text"].as_str().unwrap()).unwrap();
+    assert!(text.contains("social-folder") && text.contains("Art. 17(2)"), "{text}");
+}
+
+/// Issue 10 C2: every suggestion `person photos` shows can be rejected for the person, whatever
+/// the face's link, and `erase` waits on exactly the suggestions `person photos` lists.
+#[test]
+fn suggestions_are_rejected_for_a_person_and_erase_asks_about_the_same_ones() {
+    let s = setup();
+    let suggestions = |s: &Setup| -> Vec<i64> {
+        let photos = s.lib.json(&["person", "photos", &s.person], 0);
+        photos["suggestions"].as_array().unwrap().iter().map(|x| x["face_id"].as_i64().unwrap()).collect()
+    };
+    let asked = |s: &Setup| -> Vec<i64> {
+        let out = s.lib.run(&["erase", &s.person, "--reason", "r", "--keep-files", "--yes"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("unreviewed suggestion"), "{err}");
+        err.lines().filter_map(|l| l.trim().strip_prefix("face ")?.split(' ').next()?.parse().ok()).collect()
+    };
+    let all = suggestions(&s);
+    assert_eq!(all.len(), 2, "both group photos");
+    assert_eq!(asked(&s), all);
+    let first = all[0].to_string();
+    let out = s.lib.run(&["face", "reject", &first, "--person", &s.person]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(suggestions(&s), all[1..]);
+    assert_eq!(asked(&s), all[1..]);
+    // The rejection is audited and names the person.
+    let log = s.lib.json(&["audit", "log"], 0);
+    assert!(log.as_array().unwrap().iter().any(|e| e["command"] == format!("face reject for person:{}", s.person)), "{log}");
+    s.lib.json(&["face", "reject", &all[1].to_string(), "--person", &s.person], 0);
+    assert!(suggestions(&s).is_empty());
+    let report = s.lib.json(&["erase", &s.person, "--reason", "r", "--keep-files", "--yes"], 0);
+    assert_eq!(report["faces_removed"], 1, "only the confirmed solo face: {report}");
+}
+
+/// Issue 10 C5: `person show` tells confirmed from suggested, naming a person with no confirmed
+/// face warns, and `person confirm` confirms every suggestion at once (audited).
+#[test]
+fn person_confirm_confirms_every_suggestion_and_unconfirmed_persons_are_visible() {
+    let s = setup();
+    let p = &s.person;
+    let fresh = s.lib.json(&["person", "add", "--name", "Nobody Yet"], 0)["id"].to_string();
+    let out = s.lib.run(&["person", "name", &fresh, "Nobody Yet"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("no confirmed face"), "{}", stderr(&out));
+    let shown = String::from_utf8_lossy(&s.lib.run(&["person", "show", p]).stdout).into_owned();
+    assert!(shown.contains("1 confirmed face(s)"), "{shown}");
+    let before = s.lib.json(&["person", "photos", p], 0);
+    let suggested: Vec<i64> = before["suggestions"].as_array().unwrap().iter().map(|x| x["face_id"].as_i64().unwrap()).collect();
+    assert_eq!(suggested.len(), 2);
+    let confirmed = s.lib.json(&["person", "confirm", p], 0);
+    let mut faces: Vec<i64> = confirmed["faces"].as_array().unwrap().iter().map(|f| f.as_i64().unwrap()).collect();
+    faces.sort();
+    let mut expected = suggested.clone();
+    expected.sort();
+    assert_eq!(faces, expected, "{confirmed}");
+    assert_eq!(confirmed["person"]["confirmed_faces"], 3);
+    assert!(s.lib.json(&["person", "photos", p], 0)["suggestions"].as_array().unwrap().is_empty());
+    let log = s.lib.json(&["audit", "log", "--person", p], 0);
+    assert!(log.as_array().unwrap().iter().any(|e| e["command"] == "person confirm"), "{log}");
+    // And now the erasure goes ahead without --include-suggestions.
+    s.lib.json(&["erase", p, "--reason", "r", "--keep-files", "--yes"], 0);
 }

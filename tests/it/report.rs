@@ -172,7 +172,7 @@ fn the_access_report_holds_every_photo_consent_and_use_of_the_person_and_nothing
     assert_eq!(section("use").len(), 1);
     assert_eq!(section("audit").len(), audit.len() + 1, "the JSON report's own audit entry came since");
     for r in &records[1..] {
-        assert!(["person", "photo", "consent", "revocation", "use", "audit"].contains(&r[0].as_str()), "{r:?}");
+        assert!(["person", "information", "photo", "consent", "revocation", "use", "audit"].contains(&r[0].as_str()), "{r:?}");
     }
 
     // HTML.
@@ -465,4 +465,66 @@ fn base64_decode(s: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Issue 10 C3: in a group photo, every face that is not the subject's is covered in the
+/// thumbnail (Art. 15(4)), and the report carries the Art. 15(1) information: the controller as
+/// configured, the purposes, the recipients from the usage log, the storage period, the source
+/// and the rights.
+#[test]
+fn the_access_report_covers_other_faces_and_gives_the_article_15_information() {
+    let s = scenario();
+    let other = person_with_photo(&s.lib, "solvay_1927_group_a.png");
+    let path = s.out.join("other.html");
+    s.lib.json(&["report", "access", &other.to_string(), "--out", path.to_str().unwrap()], 0);
+    let html = std::fs::read_to_string(&path).unwrap();
+    let rows = table_rows(&html, "photos");
+    let row = rows.iter().find(|r| r.cells.iter().any(|c| c.ends_with("solvay_1927_group_a.png"))).expect("the group photo");
+    let thumb = decode_data_uri(&row.imgs[0]);
+    let conn = rusqlite::Connection::open(s.lib.db()).unwrap();
+    let faces: Vec<(Option<i64>, [f64; 4])> = conn
+        .prepare("SELECT f.person_id, f.x0, f.y0, f.x1, f.y1 FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.path LIKE '%solvay_1927_group_a.png'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(faces.len() > 10, "{} faces", faces.len());
+    let scale = 320.0 / 1280.0;
+    let centre = |r: &[f64; 4]| thumb.get_pixel(((r[0] + r[2]) / 2.0 * scale) as u32, ((r[1] + r[3]) / 2.0 * scale) as u32).0;
+    // A black-and-white photo has no blue cast: the cover colour can only come from the cover.
+    let covered = |px: [u8; 3]| px[2] as i32 - px[0] as i32 > 25;
+    let mut others = 0;
+    for (person, r) in &faces {
+        if *person == Some(other) {
+            assert!(!covered(centre(r)), "the subject's own face is not covered");
+        } else {
+            others += 1;
+            assert!(covered(centre(r)), "another person's face at {r:?} shows: {:?}", centre(r));
+        }
+    }
+    assert!(others > 10);
+    assert!(html.contains("Art. 15(4)"));
+
+    // Art. 15(1), on Eileen's report (her photo was exported once).
+    let (_, path) = s.report("json", "eileen.json");
+    let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let info = &doc["information"];
+    assert!(info["controller"].as_str().unwrap().contains("not set"), "{info}");
+    let recipients = info["recipients"].as_array().unwrap();
+    assert_eq!(recipients.len(), 1, "{info}");
+    assert!(recipients[0].as_str().unwrap().ends_with("export"), "{info}");
+    assert!(info["purposes"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("intranet")), "{info}");
+    let rights = info["rights"].to_string();
+    for right in ["Art. 16", "Art. 17", "complaint"] {
+        assert!(rights.contains(right), "{right}: {rights}");
+    }
+    assert!(info["storage_period"].is_string() && info["source"].is_string());
+    let path = s.out.join("eileen-configured.html");
+    let controller = "Acme Photo Archive Ltd, 1 Example Road; dpo@acme.example";
+    s.lib.json(&["report", "access", &s.eileen.to_string(), "--out", path.to_str().unwrap(), "--controller", controller, "--storage-period", "ten years"], 0);
+    let html = std::fs::read_to_string(&path).unwrap();
+    let info = table_rows(&html, "information");
+    assert!(info.iter().any(|r| r.cells.iter().any(|c| c.contains("Acme Photo Archive Ltd"))), "{info:?}");
+    assert!(info.iter().any(|r| r.cells.iter().any(|c| c == "ten years")), "{info:?}");
 }
