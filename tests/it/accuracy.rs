@@ -29,6 +29,8 @@ fn labels(root: &Path) -> Labels {
 #[derive(Clone)]
 struct StoredFace {
     area: f32,
+    /// A possible face (the detector was unsure): stored, and blocking the gate.
+    possible: bool,
     vector: Vec<f32>,
     person: Option<i64>,
 }
@@ -37,16 +39,18 @@ struct StoredFace {
 fn faces_by_photo(lib: &Lib) -> HashMap<String, Vec<StoredFace>> {
     let conn = rusqlite::Connection::open(lib.db()).unwrap();
     let mut stmt = conn
-        .prepare("SELECT p.path, (f.x1-f.x0)*(f.y1-f.y0), e.vector, f.person_id FROM faces f JOIN photos p ON p.id = f.photo_id JOIN embeddings e ON e.face_id = f.id")
+        .prepare("SELECT p.path, (f.x1-f.x0)*(f.y1-f.y0), e.vector, f.person_id, f.origin = 'possible' FROM faces f JOIN photos p ON p.id = f.photo_id JOIN embeddings e ON e.face_id = f.id")
         .unwrap();
     let mut out: HashMap<String, Vec<StoredFace>> = HashMap::new();
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, Option<i64>>(3)?)))
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, Option<i64>>(3)?, r.get::<_, bool>(4)?))
+        })
         .unwrap();
     for row in rows {
-        let (path, area, blob, person) = row.unwrap();
+        let (path, area, blob, person, possible) = row.unwrap();
         let vector = blob.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-        out.entry(path).or_default().push(StoredFace { area: area as f32, vector, person });
+        out.entry(path).or_default().push(StoredFace { area: area as f32, possible, vector, person });
     }
     out
 }
@@ -68,20 +72,23 @@ fn shared_faces_detection_matching_and_search_meet_the_targets() {
     let labels = labels(&root);
     let key = |rel: &str| root.join(rel).display().to_string();
 
-    // Group photos: faces found vs counted by eye; any surplus is a false detection.
-    let (mut found, mut expected, mut surplus) = (0, 0, 0);
+    // Group photos: faces found (confident or possible: both block the gate) vs counted by eye;
+    // a confident surplus is a false detection (or a face the count left out).
+    let (mut found, mut expected, mut surplus, mut possible) = (0, 0, 0, 0);
     for (rel, kind, _, n) in &labels.rows {
         if kind == "group" {
-            let got = faces.get(&key(rel)).map_or(0, Vec::len);
+            let all = faces.get(&key(rel)).cloned().unwrap_or_default();
+            let sure = all.iter().filter(|f| !f.possible).count();
             let want = n.unwrap();
-            println!("group {rel}: {got} faces found, {want} expected");
-            found += got.min(want);
-            surplus += got.saturating_sub(want);
+            println!("group {rel}: {} faces found ({sure} confident), {want} expected", all.len());
+            found += all.len().min(want);
+            surplus += sure.saturating_sub(want);
+            possible += all.len() - sure;
             expected += want;
         }
     }
-    println!("group photos: {found} of {expected} faces found, {surplus} extra detections");
-    assert!(found >= 20 && expected == 22, "group faces found: {found} of {expected}");
+    println!("group photos: {found} of {expected} faces found, {surplus} extra confident detections, {possible} possible faces");
+    assert!(found >= 21 && expected == 22, "group faces found: {found} of {expected}");
     assert!(surplus <= 1, "{surplus} false detections");
 
     // Same vs different person, largest face of each single-person photo.
