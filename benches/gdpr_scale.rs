@@ -319,7 +319,7 @@ fn check_and_export(ctx: &mut Ctx) {
             let k = 1 + rng.below(3);
             let faces = (0..k).map(|j| (detection(j), random_unit(&mut rng, ctx.dim))).collect();
             photo_of_face.extend(std::iter::repeat(i).take(k));
-            records.push(PhotoRecord::Indexed { path: path.to_string_lossy().into_owned(), size, mtime_ns, content_hash, info: info(i), faces });
+            records.push(PhotoRecord::Indexed { path: path.to_string_lossy().into_owned(), size, mtime_ns, content_hash, info: info(i), faces, damage: None });
             paths.push(path);
         }
         let (_, t) = timed(|| library.store.write_batch(&records, &ctx.pipeline, &ctx.model).unwrap());
@@ -570,7 +570,7 @@ fn erasure(ctx: &mut Ctx) {
                         (detection(f), v)
                     })
                     .collect();
-                records.push(PhotoRecord::Indexed { path: path.to_string_lossy().into_owned(), size, mtime_ns, content_hash, info: info(i), faces });
+                records.push(PhotoRecord::Indexed { path: path.to_string_lossy().into_owned(), size, mtime_ns, content_hash, info: info(i), faces, damage: None });
             }
             library.store.write_batch(&records, &ctx.pipeline, &ctx.model).unwrap();
         }

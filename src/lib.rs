@@ -8,6 +8,7 @@ pub mod consent;
 pub mod error;
 pub mod gdpr;
 pub mod library;
+pub mod paths;
 pub mod photo;
 pub mod pipeline;
 pub mod query;

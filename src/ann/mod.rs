@@ -399,6 +399,7 @@ mod tests {
                     content_hash: format!("{i}"),
                     info: Default::default(),
                     faces: vec![(Detection { rect, score: 0.9, keypoints: [[5.0, 5.0]; 6] }, v)],
+                    damage: None,
                 }
             })
             .collect();

@@ -14,7 +14,7 @@
 //!    (`secure_delete` zeroes deleted rows in the database), and a certificate written.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -171,7 +171,7 @@ pub fn execute(library: &mut Library, manifest: &Manifest, plan: &Plan, opts: &O
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     for p in &removed {
-        let src = Path::new(&p.path);
+        let src = &crate::paths::path(&p.path);
         if !src.exists() {
             deleted.push(p.sha256.clone()); // already gone from disk
             continue;
