@@ -97,6 +97,26 @@ impl Store {
         Ok(Store { conn, path: path.to_path_buf() })
     }
 
+    /// Opens a database this process cannot write (read-only files or media), without writing
+    /// anything: no journal-mode change, no migration. SQLite needs a writable `-shm` file to read
+    /// a WAL database, unless it is opened as immutable; that is right when no `-wal` file exists
+    /// (every change is in the database file), and otherwise the `-shm` beside it is used.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        use rusqlite::OpenFlags;
+        let wal = path.with_file_name(format!("{}-wal", path.file_name().and_then(|n| n.to_str()).unwrap_or_default()));
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if wal.exists() {
+            Connection::open_with_flags(path, flags)?
+        } else {
+            let text = path.to_str().ok_or_else(|| Error::Invalid(format!("{}: not a UTF-8 path", path.display())))?;
+            let uri = format!("file:{}?immutable=1", text.replace('%', "%25").replace('?', "%3f").replace('#', "%23"));
+            Connection::open_with_flags(uri, flags)?
+        };
+        conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+        schema::check_current(&conn)?;
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
     /// SQLite's `quick_check` over the whole file (cost grows with the library; `status` runs it).
     pub fn check_integrity(&self) -> Result<()> {
         let check: String = self.conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;

@@ -167,6 +167,24 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE photos ADD COLUMN needs_pixels INTEGER;",
 ];
 
+/// For a database that cannot be written: its schema must be this version's, since it cannot be
+/// migrated.
+pub fn check_current(conn: &Connection) -> Result<()> {
+    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    match version.cmp(&MIGRATIONS.len()) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => Err(Error::Invalid(format!(
+            "the library was written by a newer facegate (schema {version}, this one knows {})",
+            MIGRATIONS.len()
+        ))),
+        std::cmp::Ordering::Less => Err(Error::Invalid(format!(
+            "the library is read-only here and was written by an older facegate (schema {version}, this one needs {}); \
+             run any command once with write access to upgrade it",
+            MIGRATIONS.len()
+        ))),
+    }
+}
+
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if version > MIGRATIONS.len() {
