@@ -194,8 +194,9 @@ fn a_read_only_library_serves_read_commands() {
     let lib = Lib::new();
     let dir = lib.tmp.path().join("photos");
     std::fs::create_dir(&dir).unwrap();
-    copy(&sample_images().join("grace_hopper.jpg"), &dir, "a.jpg");
+    let photo = copy(&sample_images().join("grace_hopper.jpg"), &dir, "a.jpg");
     lib.index(&[&dir], 0);
+    lib.json(&["purpose", "add", "social"], 0);
     let root = unsafe { libc::geteuid() } == 0;
     let nobody = 65534;
     if root {
@@ -217,16 +218,28 @@ fn a_read_only_library_serves_read_commands() {
         }
     };
     set_writable(false);
-    for args in [&["status"][..], &["person", "list"], &["face", "list", "--unassigned"], &["audit", "verify"], &["consent", "list"]] {
+    let photo = photo.to_str().unwrap();
+    let checks: [(&[&str], i32); 6] = [
+        (&["status"], 0),
+        (&["person", "list"], 0),
+        (&["face", "list", "--unassigned"], 0),
+        (&["audit", "verify"], 0),
+        (&["consent", "list"], 0),
+        (&["check", photo, "--purpose", "social"], 1), // blocked: the face is not identified
+    ];
+    for (args, code) in checks {
         let mut cmd = lib.cmd();
         if root {
             std::os::unix::process::CommandExt::uid(&mut cmd, nobody);
             std::os::unix::process::CommandExt::gid(&mut cmd, nobody);
         }
         let out = cmd.args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-        if args == ["status"] {
-            assert!(String::from_utf8_lossy(&out.stdout).contains("1 photos, 1 faces"));
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        match args[0] {
+            "status" => assert!(text.contains("1 photos, 1 faces"), "{text}"),
+            "check" => assert!(text.contains("face not identified"), "{text}"),
+            _ => {}
         }
     }
     // Nothing was created or changed in the library folder.
