@@ -184,7 +184,7 @@ fn fixture(models: Option<&mut Models>) -> Option<Fixture> {
         let mut models = models;
         for path in &sources {
             let Some(bytes) = read(path) else { continue };
-            let Ok((rgb, _)) = photo::decode(&bytes) else { continue };
+            let Ok(photo::Decoded { rgb, .. }) = photo::decode(&bytes, &photo::Limits::default()) else { continue };
             let Some(m) = models.as_deref_mut() else {
                 chosen = Some((path.clone(), rgb, None));
                 break;
@@ -247,7 +247,7 @@ fn fixture(models: Option<&mut Models>) -> Option<Fixture> {
 }
 
 fn decode_pyramid(bytes: &[u8]) -> Pyramid {
-    let (rgb, _) = photo::decode(bytes).expect("bench photo decodes");
+    let rgb = photo::decode(bytes, &photo::Limits::default()).expect("bench photo decodes").rgb;
     Pyramid::new(rgb, PYRAMID_MIN_SIDE)
 }
 
@@ -261,11 +261,11 @@ fn stages(c: &mut Criterion) {
     {
         let mut g = c.benchmark_group("decode");
         g.sampling_mode(SamplingMode::Flat);
-        g.bench_function("small_250", |b| b.iter(|| photo::decode(black_box(&fx.small)).unwrap()));
-        g.bench_function("large_12mp", |b| b.iter(|| photo::decode(black_box(&fx.large)).unwrap()));
+        g.bench_function("small_250", |b| b.iter(|| photo::decode(black_box(&fx.small), &photo::Limits::default()).unwrap()));
+        g.bench_function("large_12mp", |b| b.iter(|| photo::decode(black_box(&fx.large), &photo::Limits::default()).unwrap()));
         if let Some((path, bytes)) = &fx.real_large {
             eprintln!("stages bench: decode/real_camera is {} ({} KB)", path.display(), bytes.len() / 1024);
-            g.bench_function("real_camera", |b| b.iter(|| photo::decode(black_box(bytes)).unwrap()));
+            g.bench_function("real_camera", |b| b.iter(|| photo::decode(black_box(bytes), &photo::Limits::default()).unwrap()));
         }
         g.finish();
     }
