@@ -14,7 +14,8 @@ use crate::common::*;
 use crate::hostile;
 
 /// Runs `cmd` to the end; returns (exit code, stdout, stderr, peak resident memory in bytes),
-/// the memory from the kernel's accounting of that one child (`wait4`).
+/// the memory from the kernel's accounting of that one child (`wait4`, which also reaps it).
+#[allow(clippy::zombie_processes)]
 fn run_measured(mut cmd: Command) -> (i32, String, String, u64) {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn facegate");
     let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
