@@ -379,6 +379,8 @@ mod tests {
             (hostile::png_claiming(100_000, 100_000), 100_000u64 * 100_000),
             (hostile::gif_claiming(65535, 65535), 65535 * 65535),
             (hostile::jpeg_claiming(65500, 65500), 65500 * 65500),
+            (hostile::bmp_claiming(60000, 60000), 60000 * 60000),
+            (hostile::webp_claiming(16000, 16000), 16000 * 16000),
         ] {
             assert!(bytes.len() < 1000);
             let refused = decode(&bytes, &Limits::default()).err().expect("refused");

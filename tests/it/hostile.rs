@@ -62,6 +62,35 @@ pub fn gif_claiming(width: u16, height: u16) -> Vec<u8> {
     out
 }
 
+/// A 54-byte BMP (headers only) that claims `width`×`height` 24-bit pixels.
+pub fn bmp_claiming(width: i32, height: i32) -> Vec<u8> {
+    let mut out = b"BM".to_vec();
+    out.extend_from_slice(&54u32.to_le_bytes()); // file size (a lie, like the rest)
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&54u32.to_le_bytes()); // pixel data offset
+    out.extend_from_slice(&40u32.to_le_bytes()); // BITMAPINFOHEADER
+    out.extend_from_slice(&width.to_le_bytes());
+    out.extend_from_slice(&height.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&24u16.to_le_bytes());
+    out.extend_from_slice(&[0; 24]); // no compression, sizes and palette unset
+    out
+}
+
+/// A lossless WebP of about 30 bytes whose VP8L header claims `width`×`height` (each at most 16383).
+pub fn webp_claiming(width: u32, height: u32) -> Vec<u8> {
+    let bits = (width - 1) | ((height - 1) << 14);
+    let mut vp8l = vec![0x2F];
+    vp8l.extend_from_slice(&bits.to_le_bytes());
+    vp8l.extend_from_slice(&[0; 8]);
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(4 + 8 + vp8l.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WEBPVP8L");
+    out.extend_from_slice(&(vp8l.len() as u32).to_le_bytes());
+    out.extend_from_slice(&vp8l);
+    out
+}
+
 /// A small real JPEG whose frame header (SOF0) is rewritten to claim `width`×`height`.
 pub fn jpeg_claiming(width: u16, height: u16) -> Vec<u8> {
     let mut bytes = jpeg(&RgbImage::from_pixel(16, 16, image::Rgb([90, 120, 150])));

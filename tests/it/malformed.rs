@@ -52,6 +52,8 @@ fn hostile_and_truncated_files_are_failures_with_reasons_and_memory_stays_bounde
     std::fs::write(dir.join("claims-100000x100000.png"), hostile::png_claiming(100_000, 100_000)).unwrap();
     std::fs::write(dir.join("claims-65535x65535.gif"), hostile::gif_claiming(65535, 65535)).unwrap();
     std::fs::write(dir.join("claims-65500x65500.jpg"), hostile::jpeg_claiming(65500, 65500)).unwrap();
+    std::fs::write(dir.join("claims-60000x60000.bmp"), hostile::bmp_claiming(60000, 60000)).unwrap();
+    std::fs::write(dir.join("claims-16000x16000.webp"), hostile::webp_claiming(16000, 16000)).unwrap();
     let jpeg = std::fs::read(sample_images().join("solvay_1927_group_b.jpg")).unwrap();
     std::fs::write(dir.join("cut-after-header.jpg"), hostile::jpeg_cut_after_header(&jpeg)).unwrap();
     std::fs::write(dir.join("cut-after-1k.jpg"), &jpeg[..1024]).unwrap();
@@ -72,21 +74,22 @@ fn hostile_and_truncated_files_are_failures_with_reasons_and_memory_stays_bounde
         .map(|f| (f["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string(), f["reason"].as_str().unwrap().to_string()))
         .collect();
     let reason = |name: &str| failures.iter().find(|f| f.0 == name).map(|f| f.1.clone()).unwrap_or_else(|| panic!("no failure for {name}: {failures:?}"));
-    for name in ["claims-100000x100000.png", "claims-65535x65535.gif", "claims-65500x65500.jpg"] {
+    let claims = ["claims-100000x100000.png", "claims-65535x65535.gif", "claims-65500x65500.jpg", "claims-60000x60000.bmp", "claims-16000x16000.webp"];
+    for name in claims {
         assert!(reason(name).contains("over the limit of 120.0 megapixels"), "{name}: {}", reason(name));
     }
     for name in ["cut-after-header.jpg", "cut-after-1k.jpg", "cut-in-the-middle.jpg"] {
         assert!(reason(name).starts_with("truncated"), "{name}: {}", reason(name));
     }
     assert!(reason("cut-inside-the-headers.jpg").starts_with("cannot decode"));
-    assert_eq!(failures.len(), 7, "{failures:?}");
+    assert_eq!(failures.len(), 9, "{failures:?}");
     for (name, r) in &failures {
         assert!(!r.contains('\n') && r.trim_end() == r, "{name}: {r:?}");
         assert!(err.contains(&format!("{}: {r}\n", dir.join(name).display())), "stderr names {name}:\n{err}");
     }
     assert_eq!(summary["new"], 1, "{summary}");
     assert_eq!(lib.sql_count("SELECT count(*) FROM photos WHERE error IS NULL"), 1);
-    assert_eq!(lib.sql_count("SELECT count(*) FROM photos WHERE needs_pixels >= 65500 * 65500"), 3);
+    assert_eq!(lib.sql_count("SELECT count(*) FROM photos WHERE needs_pixels >= 16000 * 16000"), 5);
     // Partly decoded photos are stored (their faces kept) and marked.
     assert_eq!(lib.sql_count("SELECT count(*) FROM photos WHERE error LIKE 'truncated%' AND pipeline IS NOT NULL"), 3);
 
@@ -100,7 +103,7 @@ fn hostile_and_truncated_files_are_failures_with_reasons_and_memory_stays_bounde
 
     // A second run reads none of them again.
     let again = lib.index(&[&dir], 2);
-    assert_eq!(again["failed"], 7, "{again}");
+    assert_eq!(again["failed"], 9, "{again}");
     assert!(again["failures"].as_array().unwrap().iter().all(|f| f["reason"].as_str().unwrap().ends_with("(unchanged since an earlier run)")));
 }
 
