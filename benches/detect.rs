@@ -73,7 +73,7 @@ fn parse_wider(text: &str) -> Vec<(String, Vec<Rect>)> {
 
 fn load(path: &Path) -> Option<RgbImage> {
     let bytes = std::fs::read(path).ok()?;
-    photo::decode(&bytes).ok().map(|(rgb, _)| rgb)
+    photo::decode(&bytes, &photo::Limits::default()).ok().map(|d| d.rgb)
 }
 
 #[derive(Default)]

@@ -201,6 +201,7 @@ impl World {
                 camera: Some("Synthetic Camera".into()),
             },
             faces,
+            damage: None,
         }
     }
 

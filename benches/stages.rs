@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use facegate::photo;
 use facegate::vision::align::{chip_map, Similarity};
 use facegate::vision::blazeface::tile_frames;
+use facegate::vision::retinaface;
 use facegate::vision::manifest::Layout;
 use facegate::vision::{write_input, Detection, Detector, Device, Embedder, Manifest, Pyramid};
 
@@ -184,14 +185,14 @@ fn fixture(models: Option<&mut Models>) -> Option<Fixture> {
         let mut models = models;
         for path in &sources {
             let Some(bytes) = read(path) else { continue };
-            let Ok((rgb, _)) = photo::decode(&bytes) else { continue };
+            let Ok(photo::Decoded { rgb, .. }) = photo::decode(&bytes, &photo::Limits::default()) else { continue };
             let Some(m) = models.as_deref_mut() else {
                 chosen = Some((path.clone(), rgb, None));
                 break;
             };
             let pyramid = Pyramid::new(rgb, PYRAMID_MIN_SIDE);
             let faces = m.detector.detect(&pyramid).unwrap_or_default();
-            let clear = m.detector.spec().verify_below;
+            let clear = 0.9; // a clear face: no second look needed for either detector family
             if let Some(face) = largest(&faces).filter(|f| f.score >= clear) {
                 let face = face.clone();
                 let rgb = pyramid.base().clone();
@@ -247,7 +248,7 @@ fn fixture(models: Option<&mut Models>) -> Option<Fixture> {
 }
 
 fn decode_pyramid(bytes: &[u8]) -> Pyramid {
-    let (rgb, _) = photo::decode(bytes).expect("bench photo decodes");
+    let rgb = photo::decode(bytes, &photo::Limits::default()).expect("bench photo decodes").rgb;
     Pyramid::new(rgb, PYRAMID_MIN_SIDE)
 }
 
@@ -261,11 +262,11 @@ fn stages(c: &mut Criterion) {
     {
         let mut g = c.benchmark_group("decode");
         g.sampling_mode(SamplingMode::Flat);
-        g.bench_function("small_250", |b| b.iter(|| photo::decode(black_box(&fx.small)).unwrap()));
-        g.bench_function("large_12mp", |b| b.iter(|| photo::decode(black_box(&fx.large)).unwrap()));
+        g.bench_function("small_250", |b| b.iter(|| photo::decode(black_box(&fx.small), &photo::Limits::default()).unwrap()));
+        g.bench_function("large_12mp", |b| b.iter(|| photo::decode(black_box(&fx.large), &photo::Limits::default()).unwrap()));
         if let Some((path, bytes)) = &fx.real_large {
             eprintln!("stages bench: decode/real_camera is {} ({} KB)", path.display(), bytes.len() / 1024);
-            g.bench_function("real_camera", |b| b.iter(|| photo::decode(black_box(bytes)).unwrap()));
+            g.bench_function("real_camera", |b| b.iter(|| photo::decode(black_box(bytes), &photo::Limits::default()).unwrap()));
         }
         g.finish();
     }
@@ -297,100 +298,40 @@ fn stages(c: &mut Criterion) {
     }
 
     let Some(m) = models.as_mut() else { return };
-    let spec = m.detector.spec().clone();
-    let size = spec.input.size;
-    let frames_of = |p: &Pyramid| tile_frames(p.width(), p.height(), &spec.tiling);
-    let (small_frames, large_frames) = (frames_of(&small_px), frames_of(&large_px));
     let small_faces = m.detector.detect(&small_px).expect("detect small");
     let large_faces = m.detector.detect(&large_px).expect("detect 12 MP");
-    let uncertain = |faces: &[Detection]| faces.iter().filter(|f| f.score < spec.verify_below).count();
-    eprintln!(
-        "stages bench: small photo: {} detector frames, {} faces ({} would get a second look); \
-         12 MP photo: {} frames, {} faces",
-        small_frames.len(),
-        small_faces.len(),
-        uncertain(&small_faces),
-        large_frames.len(),
-        large_faces.len(),
-    );
-    // Raw pass before the second look, to count what it looks at again.
-    let mut raw = m.manifest.clone();
-    raw.detector.verify_below = f32::NEG_INFINITY;
-    let mut no_second_look = Detector::new(&raw, Device::Cpu, threads()).expect("detector");
-    let before = no_second_look.detect(&large_px).expect("detect");
-    eprintln!(
-        "stages bench: 12 MP photo: {} faces before the second look, {} of them uncertain (×6 frames each)",
-        before.len(),
-        uncertain(&before)
-    );
-    let mut whole = raw.clone();
-    whole.detector.tiling.max_levels = 0;
-    let mut whole_only = Detector::new(&whole, Device::Cpu, threads()).expect("detector");
-    // One tile level more than the manifest asks for (4000×3000: the 500 px tiles), to show what
-    // the finer level would cost.
-    let mut finer = m.manifest.clone();
-    finer.detector.tiling.max_levels += 1;
-    let finer_frames = tile_frames(large_px.width(), large_px.height(), &finer.detector.tiling).len();
-    let mut one_level_more = Detector::new(&finer, Device::Cpu, threads()).expect("detector");
-
-    // --- preprocessing the detector input (sampling + normalising, no ONNX).
-    {
-        let mut g = c.benchmark_group("detector_input");
-        g.sampling_mode(SamplingMode::Flat);
-        let mut buf = vec![0.0f32; size * size * 3];
-        let one = large_frames.last().expect("a frame").affine(size);
-        g.bench_function("one_frame_12mp", |b| b.iter(|| write_input(&large_px, &one, &spec.input, &mut buf, false)));
-        g.bench_function("all_frames_12mp", |b| {
-            b.iter(|| {
-                for f in &large_frames {
-                    write_input(&large_px, &f.affine(size), &spec.input, &mut buf, false);
-                }
-            })
-        });
-        g.finish();
+    eprintln!("stages bench: small photo: {} faces; 12 MP photo: {} faces", small_faces.len(), large_faces.len());
+    // The detector with parts of its work turned off, to show what each costs.
+    let variant = |change: &dyn Fn(&mut Manifest)| {
+        let mut manifest = m.manifest.clone();
+        change(&mut manifest);
+        Detector::new(&manifest, Device::Cpu, threads()).expect("detector")
+    };
+    let mut variants: Vec<(&str, Detector)> = Vec::new();
+    if let Some(r) = &m.manifest.detector.retinaface {
+        for (name, (w, h)) in [("small", (small_px.width(), small_px.height())), ("12 MP", (large_px.width(), large_px.height()))] {
+            let passes = retinaface::passes(w, h, &r.scales, r.scales.fine_pixels);
+            let sizes: Vec<String> = passes.iter().map(|p| format!("{}×{} (scale {:.3})", p.width, p.height, p.scale)).collect();
+            eprintln!("stages bench: {name} photo: passes {}", sizes.join(", "));
+        }
+        variants.push(("12mp_coarse_pass_only", variant(&|m| m.detector.retinaface.as_mut().unwrap().scales.fine_min_side = f32::INFINITY)));
+        variants.push(("12mp_no_second_look", variant(&|m| m.detector.retinaface.as_mut().unwrap().verify.below = f32::NEG_INFINITY)));
+    }
+    if let Some(b) = &m.manifest.detector.blazeface {
+        eprintln!("stages bench: 12 MP photo: {} BlazeFace frames", tile_frames(large_px.width(), large_px.height(), &b.tiling).len());
+        variants.push(("12mp_whole_image_only", variant(&|m| m.detector.blazeface.as_mut().unwrap().tiling.max_levels = 0)));
+        variants.push(("12mp_tiles_no_second_look", variant(&|m| m.detector.blazeface.as_mut().unwrap().verify_below = f32::NEG_INFINITY)));
     }
 
-    // --- the detector and embedder networks alone (ONNX Runtime, inputs prepared beforehand):
-    // cost per frame at the batch sizes the pipeline uses, and whether changing the batch shape
-    // between runs (tiles in 8s, then the rest, then the second look) costs extra.
+    // --- the embedder network alone (ONNX Runtime, input prepared beforehand), per batch size.
     {
         let mut g = c.benchmark_group("onnx");
         g.sampling_mode(SamplingMode::Flat);
-        let t = threads();
-        let mut det = facegate::vision::runtime::session(
-            Device::Cpu,
-            &m.manifest.read_verified(&spec.model).expect("detector model"),
-            t,
-        )
-        .expect("detector session");
-        let per = size * size * 3;
-        let mut input = vec![0.0f32; 8 * per];
-        for (f, dst) in large_frames.iter().zip(input.chunks_mut(per)) {
-            write_input(&large_px, &f.affine(size), &spec.input, dst, false);
-        }
-        let shape = |n: usize, s: usize| match spec.input.layout {
-            Layout::Nhwc => [n as i64, s as i64, s as i64, 3],
-            Layout::Nchw => [n as i64, 3, s as i64, s as i64],
-        };
-        let mut run_det = |n: usize| {
-            let tensor = ort::value::TensorRef::from_array_view((shape(n, size), &input[..n * per])).unwrap();
-            let out = det.run(ort::inputs![spec.input.name.as_str() => tensor]).unwrap();
-            black_box(out.len());
-        };
-        for n in [1usize, 4, 8] {
-            g.bench_function(format!("detector_batch{n}"), |b| b.iter(|| run_det(n)));
-        }
-        g.bench_function("detector_batch8_then_batch4", |b| {
-            b.iter(|| {
-                run_det(8);
-                run_det(4)
-            })
-        });
         let e = m.embedder.spec().clone();
         let mut emb = facegate::vision::runtime::session(
             Device::Cpu,
             &m.manifest.read_verified(&e.model).expect("embedder model"),
-            t,
+            threads(),
         )
         .expect("embedder session");
         let es = e.input.size;
@@ -417,12 +358,9 @@ fn stages(c: &mut Criterion) {
         g.sampling_mode(SamplingMode::Flat);
         g.measurement_time(Duration::from_secs(4));
         g.bench_function("small_250", |b| b.iter(|| m.detector.detect(&small_px).unwrap()));
-        g.bench_function("12mp_whole_image_only", |b| b.iter(|| whole_only.detect(&large_px).unwrap()));
-        g.bench_function("12mp_tiles_no_second_look", |b| b.iter(|| no_second_look.detect(&large_px).unwrap()));
         g.bench_function("12mp_full", |b| b.iter(|| m.detector.detect(&large_px).unwrap()));
-        if finer_frames > large_frames.len() {
-            eprintln!("stages bench: detect/12mp_one_tile_level_more: {finer_frames} frames");
-            g.bench_function("12mp_one_tile_level_more", |b| b.iter(|| one_level_more.detect(&large_px).unwrap()));
+        for (name, detector) in &mut variants {
+            g.bench_function(*name, |b| b.iter(|| detector.detect(&large_px).unwrap()));
         }
         g.finish();
     }

@@ -9,6 +9,7 @@ pub mod crash;
 pub mod error;
 pub mod gdpr;
 pub mod library;
+pub mod paths;
 pub mod photo;
 pub mod pipeline;
 pub mod query;

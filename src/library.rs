@@ -55,24 +55,31 @@ impl Library {
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| Error::io(dir, e))?;
         }
         let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        let lock = match (file.try_lock(), access) {
-            (Ok(()), _) => Some(file),
-            (Err(_), Access::Read) => None,
-            (Err(_), Access::Write) => {
-                return Err(Error::Invalid(format!("library {} is in use by another facegate process", dir.display())))
-            }
+        let opened = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path);
+        let (lock, read_only) = match (opened, access) {
+            (Ok(file), _) => match (file.try_lock(), access) {
+                (Ok(()), _) => (Some(file), false),
+                (Err(_), Access::Read) => (None, false),
+                (Err(_), Access::Write) => {
+                    return Err(Error::Invalid(format!("library {} is in use by another facegate process", dir.display())))
+                }
+            },
+            // A library on read-only media, or whose files are read-only: readers need no lock,
+            // and open the database without writing to it.
+            (Err(e), Access::Read) if is_read_only(&e) => (None, true),
+            (Err(e), _) => return Err(Error::io(&path, e)),
         };
-        let store = Store::open(&dir.join(DB_FILE))?;
-        // SQLite creates files with the process umask (set to 077 in main); make sure of the
-        // database itself in case it was created by other means.
         let db = dir.join(DB_FILE);
-        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).map_err(|e| Error::io(&db, e))?;
+        let store = if read_only { Store::open_read_only(&db)? } else { Store::open(&db)? };
+        if access == Access::Write {
+            // SQLite creates files with the process umask (set to 077 in main); make sure of the
+            // database itself in case it was created by other means.
+            std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).map_err(|e| Error::io(&db, e))?;
+        }
         Ok(Library { dir: dir.to_path_buf(), store, lock })
     }
 
-    /// Whether this process holds the writer lock.
+    /// Whether this process holds the writer lock (never, for a library it cannot write).
     pub fn is_writable(&self) -> bool {
         self.lock.is_some()
     }
@@ -80,4 +87,9 @@ impl Library {
     pub fn index_dir(&self) -> PathBuf {
         self.dir.join(INDEX_DIR)
     }
+}
+
+/// Whether an error opening a file for writing means that the library cannot be written here.
+fn is_read_only(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem)
 }

@@ -33,10 +33,13 @@ pub struct Match {
 }
 
 /// Finds and embeds every face of a photo file, largest first.
-pub fn query_faces(models: &mut FaceModels, path: &Path) -> Result<Vec<Face>> {
+pub fn query_faces(models: &mut FaceModels, path: &Path, limits: &photo::Limits) -> Result<Vec<Face>> {
+    if let Some(refused) = std::fs::metadata(path).ok().and_then(|m| limits.refuse_file(m.len())) {
+        return Err(Error::bad_photo(path, refused.reason));
+    }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (rgb, _) = photo::decode(&bytes).map_err(|reason| Error::bad_photo(path, reason))?;
-    let mut faces = models.faces(&Pyramid::new(rgb, 16), &[])?;
+    let decoded = photo::decode(&bytes, limits).map_err(|why| Error::bad_photo(path, why.reason))?;
+    let mut faces = models.faces(&Pyramid::new(decoded.rgb, 16), &[])?;
     faces.sort_by(|a, b| b.detection.rect.area().total_cmp(&a.detection.rect.area()));
     Ok(faces)
 }

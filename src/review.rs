@@ -26,7 +26,7 @@ pub fn add_face(
     actor: &str,
 ) -> Result<(FaceId, PhotoId)> {
     let canonical = path.canonicalize().map_err(|e| Error::io(path, e))?;
-    let key = crate::pipeline::scan::key(&canonical);
+    let key = crate::paths::key(&canonical);
     let photo = library
         .store
         .gate_photo(&key)?
@@ -38,7 +38,8 @@ pub fn add_face(
     if hex(&Sha256::digest(&bytes)) != photo.content_hash {
         return Err(Error::Invalid(format!("{}: changed since it was indexed; index it again first", path.display())));
     }
-    let (rgb, _) = crate::photo::decode(&bytes).map_err(|reason| Error::Invalid(format!("{}: {reason}", path.display())))?;
+    let limits = library.store.photo_limits()?;
+    let rgb = crate::photo::decode(&bytes, &limits).map_err(|why| Error::bad_photo(path, why.reason))?.rgb;
     let (w, h) = (rgb.width() as f32, rgb.height() as f32);
     let clipped = rect.clip(w, h);
     if rect.x0 >= rect.x1 || rect.y0 >= rect.y1 || clipped.width() < MIN_MANUAL_FACE || clipped.height() < MIN_MANUAL_FACE {

@@ -250,7 +250,7 @@ impl FaceIndex {
             return Err(Error::Invalid(format!("compaction wrote {written} points for {} vectors", vectors.len())));
         }
         let hnsw = if written == 0 {
-            new_hnsw(1024) // nothing live: no graph files, an empty graph is built on the next open
+            new_hnsw(1024) // nothing live: no graph files (see `save`)
         } else {
             let meta = Meta { basename: base.clone(), num_points: written, ..self.meta.clone() };
             load(dir, &meta).ok_or_else(|| Error::Invalid("the compacted HNSW graph does not load".into()))?
@@ -261,8 +261,13 @@ impl FaceIndex {
         self.swap_in(dir, base)
     }
 
+    /// Writes a new generation. An empty index has no graph files (hnsw_rs cannot dump an empty
+    /// graph): its meta and its empty vector file say that it is empty.
     fn save(&mut self, dir: &Path) -> Result<()> {
         let base = self.next_basename(dir);
+        if self.meta.num_points == 0 {
+            return self.swap_in(dir, base);
+        }
         crate::crash::point("writing the HNSW graph");
         let written = self
             .hnsw
@@ -355,8 +360,12 @@ fn remove_generation(dir: &Path, base: &str) {
 }
 
 /// Reloads a dumped graph; `None` when its files are missing or unreadable (hnsw_rs panics on some
-/// corrupt files, so the panic is caught and treated the same way).
+/// corrupt files, so the panic is caught and treated the same way). An empty index has no graph
+/// files.
 fn load(dir: &Path, meta: &Meta) -> Option<Hnsw<'static, f32, UnitCosine>> {
+    if meta.num_points == 0 {
+        return Some(new_hnsw(1024));
+    }
     if !generation_files(dir, &meta.basename)[..2].iter().all(|p| p.is_file()) {
         return None;
     }
@@ -413,6 +422,7 @@ mod tests {
                     content_hash: format!("{i}"),
                     info: Default::default(),
                     faces: vec![Face::detected(Detection { rect, score: 0.9, keypoints: vec![[5.0, 5.0]; 6] }, v)],
+                    damage: None,
                 }
             })
             .collect();
@@ -464,6 +474,33 @@ mod tests {
         assert_eq!(again.len(), index.len());
         let exact = exact_vectors(&index_dir, &store, "m", dim).unwrap();
         assert_eq!(exact.ids(), again.vectors().ids());
+    }
+
+    /// Regression: an index run whose photos had no face, or one that removed the last photo with
+    /// a face, failed with "cannot write index ... unexpected error" (hnsw_rs cannot dump an empty
+    /// graph).
+    #[test]
+    fn a_library_without_faces_has_an_empty_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let index_dir = dir.path().join("index");
+        let empty = Store::open(&dir.path().join("empty.db")).unwrap();
+        let (index, sync) = FaceIndex::open(&index_dir, &empty, "m", 8, true).unwrap();
+        assert_eq!((index.len(), sync), (0, Sync::Rebuilt { points: 0 }));
+        assert!(index.nearest(&[1.0; 8], 3).is_empty());
+        let (_, sync) = FaceIndex::open(&index_dir, &empty, "m", 8, true).unwrap();
+        assert_eq!(sync, Sync::UpToDate);
+
+        let other = tempfile::tempdir().unwrap();
+        let mut store = clustered_library(other.path(), 2, 5, 8);
+        let index_dir = other.path().join("index");
+        FaceIndex::open(&index_dir, &store, "m", 8, true).unwrap();
+        let photos: Vec<_> = store.photo_states().unwrap().values().map(|p| p.id).collect();
+        store.remove_photos(&photos).unwrap();
+        let (index, _) = FaceIndex::open(&index_dir, &store, "m", 8, true).unwrap();
+        assert_eq!(index.len(), 0);
+        let (again, sync) = FaceIndex::open(&index_dir, &store, "m", 8, true).unwrap();
+        assert_eq!((again.len(), sync), (0, Sync::UpToDate));
+        assert!(exact_vectors(&index_dir, &store, "m", 8).unwrap().is_empty());
     }
 
     #[test]

@@ -413,6 +413,12 @@ pub struct IndexArgs {
     /// Do not place new faces into persons at the end (run `facegate cluster` later).
     #[arg(long)]
     pub no_cluster: bool,
+
+    /// Largest photo decoded, in megapixels (width × height); larger files are recorded as
+    /// failures without being decoded. Kept as the library's setting for later runs and commands.
+    /// Default: the library's setting, else 120.
+    #[arg(long, value_name = "MP", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_megapixels: Option<u64>,
 }
 
 #[derive(Args, Debug)]

@@ -277,7 +277,7 @@ pub fn export(cli: &Cli, dir: PathBuf, a: &ExportArgs) -> anyhow::Result<ExitCod
             let roots = a
                 .from
                 .iter()
-                .map(|p| p.canonicalize().map(|c| crate::pipeline::scan::key(&c)).with_context(|| p.display().to_string()))
+                .map(|p| p.canonicalize().map(|c| crate::paths::key(&c)).with_context(|| p.display().to_string()))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             lib.store.photo_paths()?.into_iter().filter(|(_, path)| roots.iter().any(|r| crate::pipeline::scan::is_under(path, r))).map(|(id, _)| id).collect()
         }
@@ -302,7 +302,7 @@ pub fn usage(cli: &Cli, dir: PathBuf, person: Option<i64>, photo: Option<&std::p
     let lib = super::open(&dir, Access::Read)?;
     let photo_id = match photo {
         Some(p) => {
-            let key = crate::pipeline::scan::key(&p.canonicalize().with_context(|| p.display().to_string())?);
+            let key = crate::paths::key(&p.canonicalize().with_context(|| p.display().to_string())?);
             Some(lib.store.gate_photo(&key)?.with_context(|| format!("{key} is not in the library"))?.id)
         }
         None => None,

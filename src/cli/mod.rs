@@ -101,16 +101,23 @@ fn manifest(cli: &Cli) -> anyhow::Result<Manifest> {
 fn index(cli: &Cli, library_dir: PathBuf, a: &args::IndexArgs) -> anyhow::Result<ExitCode> {
     let manifest = manifest(cli)?;
     let mut library = open(&library_dir, Access::Write)?;
+    if let Some(mp) = a.max_megapixels {
+        library.store.set_max_megapixels(mp)?;
+    }
     let opts = IndexOptions {
         roots: a.paths.clone(),
         jobs: a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         device: cli.device,
         batch_size: a.batch_size,
         cluster: !a.no_cluster,
+        limits: library.store.photo_limits()?,
     };
     let bar = Bar::new(std::io::stderr().is_terminal());
     let summary = pipeline::index(&mut library, &manifest, &opts, &bar)?;
-    let outcome = format!("{} new, {} changed, {} removed, {} failed", summary.new, summary.changed, summary.removed, summary.failed);
+    let mut outcome = format!("{} new, {} changed, {} removed, {} failed", summary.new, summary.changed, summary.removed, summary.failed);
+    if let Some(mp) = a.max_megapixels {
+        outcome.push_str(&format!("; photo limit set to {mp} megapixels"));
+    }
     library.store.audit(&actor(cli), "index", &[], &outcome, None)?;
     bar.finish();
     if cli.json {
@@ -152,8 +159,15 @@ fn assign(
     person: PersonId,
 ) -> anyhow::Result<FaceId> {
     library.store.person(person)?;
-    let key = pipeline::scan::key(&photo.canonicalize().with_context(|| photo.display().to_string())?);
-    let opts = IndexOptions { roots: vec![photo.to_path_buf()], jobs: 1, device: cli.device, batch_size: 1, cluster: true };
+    let key = crate::paths::key(&photo.canonicalize().with_context(|| photo.display().to_string())?);
+    let opts = IndexOptions {
+        roots: vec![photo.to_path_buf()],
+        jobs: 1,
+        device: cli.device,
+        batch_size: 1,
+        cluster: true,
+        limits: library.store.photo_limits()?,
+    };
     let summary = pipeline::index(library, manifest, &opts, &pipeline::Quiet)?;
     if let Some(f) = summary.failures.first() {
         bail!("{}: cannot add the query photo to the library: {}", f.path, f.reason);
@@ -175,7 +189,7 @@ fn search(cli: &Cli, library_dir: PathBuf, a: &args::SearchArgs) -> anyhow::Resu
     let access = if a.assign.is_some() { Access::Write } else { Access::Read };
     let mut library = open(&library_dir, access)?;
     let mut models = FaceModels::load(&manifest, cli.device, std::thread::available_parallelism().map_or(1, |n| n.get()))?;
-    let faces = query::query_faces(&mut models, &a.photo)?;
+    let faces = query::query_faces(&mut models, &a.photo, &library.store.photo_limits()?)?;
     let listed = query::describe(&faces);
     if faces.is_empty() {
         bail!("{}: no face found in the query photo", a.photo.display());

@@ -7,7 +7,7 @@
 pub mod rules;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -77,7 +77,7 @@ impl<'a> Gate<'a> {
 
     /// Decides a photo file given by path.
     pub fn check_path(&mut self, path: &Path) -> Result<PhotoDecision> {
-        let shown = path.display().to_string();
+        let shown = crate::paths::key(path);
         let blocked = |error: String| PhotoDecision {
             path: shown.clone(),
             photo_id: None,
@@ -88,7 +88,7 @@ impl<'a> Gate<'a> {
             matched_by_content: None,
         };
         let key = match path.canonicalize() {
-            Ok(p) => crate::pipeline::scan::key(&p),
+            Ok(p) => crate::paths::key(&p),
             Err(e) => return Ok(blocked(format!("cannot read: {e}"))),
         };
         if let Some(photo) = self.store.gate_photo(&key)? {
@@ -196,7 +196,7 @@ impl<'a> Gate<'a> {
 
 /// Whether the file differs from what was indexed (size and mtime first, then content).
 fn changed_on_disk(photo: &GatePhoto) -> Option<String> {
-    let path = Path::new(&photo.path);
+    let path = &crate::paths::path(&photo.path);
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => return Some(format!("file unavailable: {e}")),
@@ -280,14 +280,21 @@ pub fn export(store: &mut Store, photos: &[PhotoId], using: &Use, dest: &Path, l
             continue;
         }
         let id = d.photo_id.expect("indexed photo");
-        let src = PathBuf::from(&d.path);
-        let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| format!("{}", id.0));
-        let name = if taken.insert(name.clone()) { name } else { format!("{}-{name}", id.0) };
+        let src = crate::paths::path(&d.path);
+        // The exported file keeps the original name's bytes (prefixed by the photo id on a clash).
+        let name = src.file_name().map(ToOwned::to_owned).unwrap_or_else(|| id.0.to_string().into());
+        let name = if taken.insert(name.clone()) {
+            name
+        } else {
+            let mut prefixed = std::ffi::OsString::from(format!("{}-", id.0));
+            prefixed.push(&name);
+            prefixed
+        };
         let target = dest.join(&name);
         let copied = if link { std::fs::hard_link(&src, &target) } else { std::fs::copy(&src, &target).map(|_| ()) };
         copied.map_err(|e| Error::io(&target, e))?;
         uses.push((id, hash));
-        report.exported.push(Exported { photo_id: id, path: d.path, file: target.display().to_string() });
+        report.exported.push(Exported { photo_id: id, path: d.path, file: crate::paths::key(&target) });
     }
     write_manifest(dest, &report)?;
     store.record_usage(&uses, &using.purpose, using.project.as_deref(), using.on, &report.destination, actor)?;

@@ -371,7 +371,7 @@ fn run(library: &mut Library, id: i64, mut job: Job) -> Result<Report> {
 /// Deletes a photo file, or moves it into the quarantine folder; a file already gone (done before
 /// a crash) is skipped.
 fn remove_photo_file(f: &JobFile, quarantine: Option<&Path>) -> Result<()> {
-    let src = Path::new(&f.path);
+    let src = &crate::paths::path(&f.path);
     if !src.exists() {
         return Ok(());
     }
@@ -381,8 +381,10 @@ fn remove_photo_file(f: &JobFile, quarantine: Option<&Path>) -> Result<()> {
             std::fs::remove_file(src).map_err(|e| Error::io(src, e))
         }
         Some(dir) => {
-            let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let target = dir.join(format!("{}-{name}", f.photo_id));
+            // The file's own name, bytes and all, after the photo id.
+            let mut name = std::ffi::OsString::from(format!("{}-", f.photo_id));
+            name.push(src.file_name().unwrap_or_default());
+            let target = dir.join(name);
             crash::point("moving a photo file");
             if std::fs::rename(src, &target).is_err() {
                 std::fs::copy(src, &target).map_err(|e| Error::io(&target, e))?;

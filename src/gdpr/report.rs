@@ -115,6 +115,9 @@ struct AccessReport {
     revocations: Vec<RevocationRow>,
     uses: Vec<Usage>,
     audit: Vec<AuditEntry>,
+    /// The library's photo size limits, for decoding the thumbnails.
+    #[serde(skip)]
+    limits: crate::photo::Limits,
 }
 
 #[derive(Debug, Serialize)]
@@ -205,7 +208,7 @@ fn collect(store: &Store, id: PersonId, today: chrono::NaiveDate, notice: &Notic
             }
             None => photos.push(ReportPhoto {
                 photo_id: f.photo_id,
-                file_present: Path::new(&f.path).is_file(),
+                file_present: crate::paths::path(&f.path).is_file(),
                 taken_at: taken.get(&f.photo_id).cloned().flatten(),
                 content_sha256: store.gate_photo_by_id(f.photo_id)?.map(|g| g.content_hash),
                 path: f.path,
@@ -284,6 +287,7 @@ fn collect(store: &Store, id: PersonId, today: chrono::NaiveDate, notice: &Notic
         revocations,
         uses,
         audit,
+        limits: store.photo_limits()?,
     })
 }
 
@@ -500,7 +504,7 @@ tr.suggested{background:#fff4e0}.badge{display:inline-block;padding:.1em .4em;bo
 
 fn html(r: &AccessReport) -> String {
     // Thumbnails are the slow part (decoding full photos): one per photo, in parallel.
-    let thumbs: Vec<std::result::Result<Thumbnail, String>> = r.photos.par_iter().map(thumbnail).collect();
+    let thumbs: Vec<std::result::Result<Thumbnail, String>> = r.photos.par_iter().map(|p| thumbnail(p, &r.limits)).collect();
     let p = &r.person;
     let who = p.name.as_deref().map(escape).unwrap_or_else(|| format!("person {}", p.id.0));
     let mut h = String::new();
@@ -723,9 +727,9 @@ struct Thumbnail {
 
 /// The photo, upright, at most [`THUMB_MAX`] px on its long side, with this person's faces
 /// boxed, as a JPEG `data:` URI; or why it cannot be shown.
-fn thumbnail(photo: &ReportPhoto) -> std::result::Result<Thumbnail, String> {
-    let bytes = std::fs::read(&photo.path).map_err(|e| format!("The photo file can no longer be read ({e}); no thumbnail."))?;
-    let (img, _) = crate::photo::decode(&bytes).map_err(|e| format!("The photo file can no longer be decoded ({e}); no thumbnail."))?;
+fn thumbnail(photo: &ReportPhoto, limits: &crate::photo::Limits) -> std::result::Result<Thumbnail, String> {
+    let bytes = std::fs::read(crate::paths::path(&photo.path)).map_err(|e| format!("The photo file can no longer be read ({e}); no thumbnail."))?;
+    let img = crate::photo::decode(&bytes, limits).map(|d| d.rgb).map_err(|e| format!("The photo file can no longer be decoded ({e}); no thumbnail."))?;
     // The boxes belong to the content that was indexed; say so when the file changed since.
     let warning = photo
         .content_sha256

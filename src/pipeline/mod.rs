@@ -53,6 +53,8 @@ pub struct IndexOptions {
     pub batch_size: usize,
     /// Place the new faces into persons at the end.
     pub cluster: bool,
+    /// How large a photo may be (the library's setting).
+    pub limits: photo::Limits,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -103,11 +105,16 @@ pub fn index(library: &mut Library, manifest: &Manifest, opts: &IndexOptions, pr
         let prior = states.get(&cand.key);
         match prior {
             Some(p) if p.size == cand.size && p.mtime_ns == cand.mtime_ns => {
-                if let Some(reason) = &p.error {
+                // A failure is not tried again while the file is unchanged, unless the size limits
+                // stopped it and now let it through, or it was indexed in part (a damaged file)
+                // by an older pipeline.
+                let retry = p.needs_pixels.is_some_and(|n| n <= opts.limits.max_pixels)
+                    || p.pipeline.as_deref().is_some_and(|id| id != pipeline);
+                if let (Some(reason), false) = (&p.error, retry) {
                     let f = Failure { path: cand.key.clone(), reason: format!("{reason} (unchanged since an earlier run)") };
                     progress.failure(&f);
                     summary.failures.push(f);
-                } else if p.pipeline.as_deref() == Some(pipeline.as_str()) {
+                } else if p.error.is_none() && p.pipeline.as_deref() == Some(pipeline.as_str()) {
                     summary.unchanged += 1;
                 } else {
                     work.push((cand, prior));
@@ -129,7 +136,7 @@ pub fn index(library: &mut Library, manifest: &Manifest, opts: &IndexOptions, pr
             workers.install(|| {
                 work.par_iter().for_each_with(tx, |tx, (cand, prior)| {
                     let record = pool.take().map(|mut models| {
-                        let r = process(&mut models, cand, *prior, &pipeline, &erased);
+                        let r = process(&mut models, cand, *prior, &pipeline, &erased, &opts.limits);
                         pool.give(models);
                         r
                     });
@@ -145,13 +152,13 @@ pub fn index(library: &mut Library, manifest: &Manifest, opts: &IndexOptions, pr
             let is_new = |key: &str| !states.contains_key(key);
             match &record {
                 PhotoRecord::Unchanged { .. } => summary.unchanged += 1,
-                PhotoRecord::Indexed { path, .. } if is_new(path) => summary.new += 1,
-                PhotoRecord::Indexed { .. } => summary.changed += 1,
-                PhotoRecord::Failed { path, reason, .. } => {
+                PhotoRecord::Indexed { path, damage: Some(reason), .. } | PhotoRecord::Failed { path, reason, .. } => {
                     let f = Failure { path: path.clone(), reason: reason.clone() };
                     progress.failure(&f);
                     summary.failures.push(f);
                 }
+                PhotoRecord::Indexed { path, .. } if is_new(path) => summary.new += 1,
+                PhotoRecord::Indexed { .. } => summary.changed += 1,
             }
             progress.photo_done();
             batch.push(record);
@@ -192,21 +199,28 @@ pub fn index(library: &mut Library, manifest: &Manifest, opts: &IndexOptions, pr
 }
 
 /// Reads, hashes, decodes and runs the models on one file. A file identical to one deleted or
-/// quarantined by an erasure is flagged and not indexed.
+/// quarantined by an erasure is flagged and not indexed. A file over the size limits is refused
+/// before it is read (by its size) or decoded (by its header).
 fn process(
     models: &mut FaceModels,
     cand: &Candidate,
     prior: Option<&PhotoState>,
     pipeline: &str,
     erased: &HashMap<String, (i64, String)>,
+    limits: &photo::Limits,
 ) -> PhotoRecord {
-    let failed = |content_hash: String, reason: String| PhotoRecord::Failed {
+    let refused = |content_hash: String, why: photo::Undecodable| PhotoRecord::Failed {
         path: cand.key.clone(),
         size: cand.size,
         mtime_ns: cand.mtime_ns,
         content_hash,
-        reason,
+        reason: why.reason,
+        needs_pixels: why.needs_pixels,
     };
+    let failed = |content_hash: String, reason: String| refused(content_hash, photo::Undecodable { reason, needs_pixels: None });
+    if let Some(why) = limits.refuse_file(cand.size) {
+        return refused(String::new(), why);
+    }
     let bytes = match std::fs::read(&cand.path) {
         Ok(b) => b,
         Err(e) => return failed(String::new(), format!("cannot read: {e}")),
@@ -220,9 +234,9 @@ fn process(
             return PhotoRecord::Unchanged { id: p.id, size: cand.size, mtime_ns: cand.mtime_ns };
         }
     }
-    let (rgb, info) = match photo::decode(&bytes) {
+    let photo::Decoded { rgb, info, damage } = match photo::decode(&bytes, limits) {
         Ok(d) => d,
-        Err(reason) => return failed(content_hash, reason),
+        Err(why) => return refused(content_hash, why),
     };
     drop(bytes);
     let image = Pyramid::new(rgb, 16);
@@ -235,6 +249,7 @@ fn process(
             content_hash,
             info,
             faces,
+            damage,
         },
         Err(e) => failed(content_hash, format!("face models failed: {e}")),
     }

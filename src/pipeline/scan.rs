@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::error::{Error, Result};
+use crate::paths::key;
 use crate::photo::{classify, FileKind};
 
 use super::Failure;
@@ -28,10 +29,6 @@ pub struct Scan {
     /// Library keys of the roots, and of folders inside them that could not be read.
     pub roots: Vec<String>,
     pub unreadable_dirs: Vec<String>,
-}
-
-pub fn key(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
 }
 
 /// Walks every root. A root that does not exist is an error for the whole run: taking it as empty

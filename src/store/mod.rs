@@ -8,7 +8,7 @@ use std::path::Path;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::{Error, Result};
-use crate::photo::PhotoInfo;
+use crate::photo::{Limits, PhotoInfo};
 use crate::vision::{Face, Origin, Rect};
 
 mod audit;
@@ -41,6 +41,8 @@ pub struct PhotoState {
     pub error: Option<String>,
     /// Faces people drew on the photo (`face add`): processed again with it.
     pub manual: Vec<Rect>,
+    /// For a photo the size limits refused: the pixel limit that would let it through.
+    pub needs_pixels: Option<u64>,
 }
 
 /// The outcome of processing one file, ready to store.
@@ -48,8 +50,18 @@ pub struct PhotoState {
 pub enum PhotoRecord {
     /// Same content as stored: only size and mtime are refreshed.
     Unchanged { id: PhotoId, size: u64, mtime_ns: i64 },
-    Indexed { path: String, size: u64, mtime_ns: i64, content_hash: String, info: PhotoInfo, faces: Vec<Face> },
-    Failed { path: String, size: u64, mtime_ns: i64, content_hash: String, reason: String },
+    /// `damage` says why only part of the file decoded: its faces are stored, and the reason is
+    /// recorded as the photo's error, which blocks it at the gate.
+    Indexed {
+        path: String,
+        size: u64,
+        mtime_ns: i64,
+        content_hash: String,
+        info: PhotoInfo,
+        faces: Vec<Face>,
+        damage: Option<String>,
+    },
+    Failed { path: String, size: u64, mtime_ns: i64, content_hash: String, reason: String, needs_pixels: Option<u64> },
 }
 
 /// A stored face with its photo, as search results show it.
@@ -66,6 +78,8 @@ pub struct FaceRow {
 }
 
 const LIBRARY_ID: &str = "library.id";
+/// The library's photo size limit (`index --max-megapixels`), in megapixels.
+const MAX_MEGAPIXELS: &str = "limits.max_megapixels";
 
 pub struct Store {
     conn: Connection,
@@ -92,6 +106,26 @@ impl Store {
         Ok(Store { conn, path: path.to_path_buf() })
     }
 
+    /// Opens a database this process cannot write (read-only files or media), without writing
+    /// anything: no journal-mode change, no migration. SQLite needs a writable `-shm` file to read
+    /// a WAL database, unless it is opened as immutable; that is right when no `-wal` file exists
+    /// (every change is in the database file), and otherwise the `-shm` beside it is used.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        use rusqlite::OpenFlags;
+        let wal = path.with_file_name(format!("{}-wal", path.file_name().and_then(|n| n.to_str()).unwrap_or_default()));
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if wal.exists() {
+            Connection::open_with_flags(path, flags)?
+        } else {
+            let text = path.to_str().ok_or_else(|| Error::Invalid(format!("{}: not a UTF-8 path", path.display())))?;
+            let uri = format!("file:{}?immutable=1", text.replace('%', "%25").replace('?', "%3f").replace('#', "%23"));
+            Connection::open_with_flags(uri, flags)?
+        };
+        conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+        schema::check_current(&conn)?;
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
     /// SQLite's `quick_check` over the whole file (cost grows with the library; `status` runs it).
     pub fn check_integrity(&self) -> Result<()> {
         let check: String = self.conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
@@ -103,7 +137,7 @@ impl Store {
 
     pub fn photo_states(&self) -> Result<HashMap<String, PhotoState>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, path, size, mtime_ns, content_hash, pipeline, error FROM photos",
+            "SELECT id, path, size, mtime_ns, content_hash, pipeline, error, needs_pixels FROM photos",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
@@ -116,6 +150,7 @@ impl Store {
                     pipeline: r.get(5)?,
                     error: r.get(6)?,
                     manual: Vec::new(),
+                    needs_pixels: r.get::<_, Option<i64>>(7)?.map(|n| n as u64),
                 },
             ))
         })?;
@@ -141,12 +176,14 @@ impl Store {
                 PhotoRecord::Unchanged { id, size, mtime_ns } => {
                     tx.execute("UPDATE photos SET size = ?2, mtime_ns = ?3 WHERE id = ?1", params![id.0, *size as i64, mtime_ns])?;
                 }
-                PhotoRecord::Failed { path, size, mtime_ns, content_hash, reason } => {
-                    let id = upsert_photo(&tx, path, *size, *mtime_ns, content_hash, &PhotoInfo::default(), None, Some(reason), &now)?;
+                PhotoRecord::Failed { path, size, mtime_ns, content_hash, reason, needs_pixels } => {
+                    let outcome = Outcome { pipeline: None, error: Some(reason), needs_pixels: *needs_pixels };
+                    let id = upsert_photo(&tx, path, *size, *mtime_ns, content_hash, &PhotoInfo::default(), &outcome, &now)?;
                     tx.execute("DELETE FROM faces WHERE photo_id = ?1", [id])?;
                 }
-                PhotoRecord::Indexed { path, size, mtime_ns, content_hash, info, faces: found } => {
-                    let id = upsert_photo(&tx, path, *size, *mtime_ns, content_hash, info, Some(pipeline), None, &now)?;
+                PhotoRecord::Indexed { path, size, mtime_ns, content_hash, info, faces: found, damage } => {
+                    let outcome = Outcome { pipeline: Some(pipeline), error: damage.as_deref(), needs_pixels: None };
+                    let id = upsert_photo(&tx, path, *size, *mtime_ns, content_hash, info, &outcome, &now)?;
                     let previous = PreviousFaces::take(&tx, id)?;
                     // A face where an erased person was in a kept photo is never stored again, and
                     // a region a person dismissed as no face stays dismissed (unless they drew a
@@ -282,6 +319,21 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// How large a photo may be in this library: its setting, else the default.
+    pub fn photo_limits(&self) -> Result<Limits> {
+        match self.meta(MAX_MEGAPIXELS)? {
+            None => Ok(Limits::default()),
+            Some(v) => v.parse().map(Limits::megapixels).map_err(|_| Error::DataCorruption {
+                path: self.path.clone(),
+                detail: format!("{MAX_MEGAPIXELS} is {v:?}, not a number"),
+            }),
+        }
+    }
+
+    pub fn set_max_megapixels(&mut self, mp: u64) -> Result<()> {
+        self.set_meta(MAX_MEGAPIXELS, &mp.to_string())
+    }
+
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
     }
@@ -397,6 +449,14 @@ impl PreviousFaces {
     }
 }
 
+/// How processing a photo ended: the pipeline that indexed it (none when it failed), the error
+/// that blocks it, and for a photo the size limits refused, the pixel limit it needs.
+struct Outcome<'a> {
+    pipeline: Option<&'a str>,
+    error: Option<&'a str>,
+    needs_pixels: Option<u64>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn upsert_photo(
     tx: &rusqlite::Transaction,
@@ -405,23 +465,23 @@ fn upsert_photo(
     mtime_ns: i64,
     content_hash: &str,
     info: &PhotoInfo,
-    pipeline: Option<&str>,
-    error: Option<&str>,
+    outcome: &Outcome,
     now: &str,
 ) -> Result<i64> {
     let id = tx.query_row(
-        "INSERT INTO photos (path, size, mtime_ns, content_hash, width, height, orientation, taken_at, camera, pipeline, error, indexed_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+        "INSERT INTO photos (path, size, mtime_ns, content_hash, width, height, orientation, taken_at, camera, pipeline, error, needs_pixels, indexed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
            content_hash = excluded.content_hash, width = excluded.width, height = excluded.height,
            orientation = excluded.orientation, taken_at = excluded.taken_at, camera = excluded.camera,
-           pipeline = excluded.pipeline, error = excluded.error, indexed_at = excluded.indexed_at
+           pipeline = excluded.pipeline, error = excluded.error, needs_pixels = excluded.needs_pixels,
+           indexed_at = excluded.indexed_at
          RETURNING id",
         params![
             path, size as i64, mtime_ns, content_hash,
             (info.width > 0).then_some(info.width), (info.height > 0).then_some(info.height),
             (info.orientation > 0).then_some(info.orientation), info.taken_at, info.camera,
-            pipeline, error, now
+            outcome.pipeline, outcome.error, outcome.needs_pixels.map(|n| n as i64), now
         ],
         |r| r.get(0),
     )?;
@@ -465,6 +525,7 @@ mod tests {
             content_hash: hash.into(),
             info: PhotoInfo { width: 100, height: 80, orientation: 1, ..Default::default() },
             faces: (0..n).map(|i| Face::detected(det(i as f32 * 20.0), vec![i as f32, 1.0])).collect(),
+            damage: None,
         }
     }
 
@@ -491,7 +552,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("lib.db")).unwrap();
         store.write_batch(&[indexed("/a.jpg", "h1", 2), indexed("/b.jpg", "h2", 1)], "p", "m").unwrap();
-        let failed = PhotoRecord::Failed { path: "/a.jpg".into(), size: 3, mtime_ns: 2, content_hash: "x".into(), reason: "truncated".into() };
+        let failed = PhotoRecord::Failed { path: "/a.jpg".into(), size: 3, mtime_ns: 2, content_hash: "x".into(), reason: "truncated".into(), needs_pixels: None };
         store.write_batch(&[failed], "p", "m").unwrap();
         let states = store.photo_states().unwrap();
         assert_eq!(states["/a.jpg"].error.as_deref(), Some("truncated"));

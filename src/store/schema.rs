@@ -178,7 +178,44 @@ const MIGRATIONS: &[&str] = &[
         state TEXT NOT NULL
     );
     CREATE INDEX photos_hash ON photos(content_hash);",
+    // 8: paths are kept as `paths::key` writes them, which round-trips to
+    // the file name's bytes: a backslash becomes `\\`, a control character `\xNN` (invalid
+    // UTF-8, which earlier versions stored lossily as U+FFFD, becomes `\xNN` too, but the bytes
+    // of those rows are lost: their files are indexed anew and the old rows dropped as gone).
+    // A photo the size limits refused records the pixel limit that would let it through.
+    r"UPDATE photos SET path =
+        replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(
+        replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(
+        replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(
+        path, '\', '\\')
+       , char(1), '\x01'), char(2), '\x02'), char(3), '\x03'), char(4), '\x04'), char(5), '\x05')
+       , char(6), '\x06'), char(7), '\x07'), char(8), '\x08'), char(9), '\x09'), char(10), '\x0a')
+       , char(11), '\x0b'), char(12), '\x0c'), char(13), '\x0d'), char(14), '\x0e')
+       , char(15), '\x0f'), char(16), '\x10'), char(17), '\x11'), char(18), '\x12')
+       , char(19), '\x13'), char(20), '\x14'), char(21), '\x15'), char(22), '\x16')
+       , char(23), '\x17'), char(24), '\x18'), char(25), '\x19'), char(26), '\x1a')
+       , char(27), '\x1b'), char(28), '\x1c'), char(29), '\x1d'), char(30), '\x1e')
+       , char(31), '\x1f'), char(127), '\x7f');
+    ALTER TABLE photos ADD COLUMN needs_pixels INTEGER;",
 ];
+
+/// For a database that cannot be written: its schema must be this version's, since it cannot be
+/// migrated.
+pub fn check_current(conn: &Connection) -> Result<()> {
+    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    match version.cmp(&MIGRATIONS.len()) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => Err(Error::Invalid(format!(
+            "the library was written by a newer facegate (schema {version}, this one knows {})",
+            MIGRATIONS.len()
+        ))),
+        std::cmp::Ordering::Less => Err(Error::Invalid(format!(
+            "the library is read-only here and was written by an older facegate (schema {version}, this one needs {}); \
+             run any command once with write access to upgrade it",
+            MIGRATIONS.len()
+        ))),
+    }
+}
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
@@ -210,5 +247,27 @@ mod tests {
         assert_eq!(v as usize, MIGRATIONS.len());
         conn.pragma_update(None, "user_version", 999).unwrap();
         assert!(migrate(&mut conn).is_err());
+    }
+
+    /// Paths stored by earlier versions (text as the file system gave it) become keys that
+    /// round-trip: the migration escapes exactly as `paths::key` does.
+    #[test]
+    fn stored_paths_are_migrated_to_keys() {
+        let names = ["/photos/plain é.jpg", "/photos/back\\slash.jpg", "/photos/new\nline\x1b.jpg", "/photos/\x7f"];
+        let migration = MIGRATIONS.iter().position(|m| m.contains("needs_pixels")).expect("the path migration");
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..migration] {
+            conn.execute_batch(sql).unwrap();
+        }
+        for name in names {
+            conn.execute("INSERT INTO photos (path, size, mtime_ns, content_hash, indexed_at) VALUES (?1, 1, 1, 'h', 'now')", [name]).unwrap();
+        }
+        conn.pragma_update(None, "user_version", migration as i64).unwrap();
+        migrate(&mut conn).unwrap();
+        for name in names {
+            let key = crate::paths::key(std::path::Path::new(name));
+            let n: i64 = conn.query_row("SELECT count(*) FROM photos WHERE path = ?1", [&key], |r| r.get(0)).unwrap();
+            assert_eq!(n, 1, "{name:?} should be stored as {key:?}");
+        }
     }
 }

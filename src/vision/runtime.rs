@@ -1,6 +1,14 @@
 //! Finding and loading ONNX Runtime at run time (`ort`'s `load-dynamic`), and building sessions
 //! for the chosen device. `scripts/setup.sh` puts the library in `runtime/` of the checkout; the
 //! binary finds it from its own location, so no environment variable is needed.
+//!
+//! Telemetry: ONNX Runtime 1.29+ on Linux starts Microsoft's 1DS telemetry when the library
+//! initialises, before any API call can reach it: it writes a device id and an event store
+//! (`onnxruntime.db`) under `~/.cache/Microsoft/DeveloperTools/.onnxruntime/` and queues a
+//! process-information event for upload. `DisableTelemetryEvents` (ort's `with_telemetry(false)`)
+//! only stops later events. The runtime's switch for the whole thing is the `ORT_DISABLE_TELEMETRY`
+//! environment variable, read at initialisation, so [`environment`] sets it before loading the
+//! library, and also disables events through the API.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -45,6 +53,9 @@ pub fn environment(device: Device) -> Result<&'static Environment> {
         return Ok(env);
     }
     let path = find_library(device)?;
+    // Before the library is loaded (see the module): nothing of ours reads the environment
+    // concurrently, since the runtime is loaded before any worker thread starts.
+    std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
     let builder = ort::init_from(&path).map_err(|e| Error::RuntimeMissing {
         detail: format!("{}: {e}", path.display()),
     })?;
