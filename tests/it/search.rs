@@ -29,7 +29,7 @@ fn a_rotated_copy_finds_both_photos_of_the_person_and_nobody_else() {
     let mut paths = matched_paths(&report);
     paths.sort();
     assert_eq!(paths, vec![sample("eileen_collins_nasa.png"), sample("eileen_collins_nasa_exif_orientation6.jpg")]);
-    assert_eq!(report["threshold"].as_f64().unwrap() as f32, 0.93);
+    assert_eq!(report["threshold"].as_f64().unwrap() as f32, 0.935);
     let m = &report["matches"][0];
     assert!(m["similarity"].as_f64().unwrap() > 0.99, "{m}");
     let r = &m["rect"];
@@ -38,10 +38,10 @@ fn a_rotated_copy_finds_both_photos_of_the_person_and_nobody_else() {
 
 #[test]
 fn a_face_in_one_group_exposure_is_found_in_the_other() {
-    // The 1927 Solvay photographs: the same 29 people in two exposures.
+    // The 1927 Solvay photographs: the same 29 people in two exposures, all 29 found.
     for face in ["1", "5", "10"] {
         let report = library().json(&["search", "--photo", &sample("solvay_1927_group_b.jpg"), "--face", face], 0);
-        assert_eq!(report["faces"].as_array().unwrap().len(), 28, "faces listed");
+        assert_eq!(report["faces"].as_array().unwrap().len(), 29, "faces listed");
         let paths = matched_paths(&report);
         assert!(paths.contains(&sample("solvay_1927_group_a.png")), "face {face}: {paths:?}");
         assert!(paths.iter().all(|p| p.contains("solvay")), "face {face}: {paths:?}");
