@@ -17,12 +17,17 @@ use crate::error::{Error, Result};
 const VERIFY_MIN_SCORE: f32 = 0.05;
 
 pub struct Detector {
-    session: Session,
+    net: Net,
     spec: DetectorSpec,
     device: Device,
+}
+
+/// The session and its input buffer, apart from the settings so both can be borrowed at once.
+struct Net {
+    session: Session,
+    buffer: Vec<f32>,
     /// BlazeFace's fixed anchor grid (empty for RetinaFace, whose anchors follow the input size).
     grid: Vec<[f32; 2]>,
-    buffer: Vec<f32>,
 }
 
 impl Detector {
@@ -34,7 +39,7 @@ impl Detector {
             Family::BlazeFace(b) => blazeface::anchors(b.anchor_grid),
             Family::RetinaFace(_) => Vec::new(),
         };
-        Ok(Detector { session, spec, device, grid, buffer: Vec::new() })
+        Ok(Detector { net: Net { session, buffer: Vec::new(), grid }, spec, device })
     }
 
     pub fn spec(&self) -> &DetectorSpec {
@@ -44,17 +49,17 @@ impl Detector {
     /// Every face in the image scoring at least the possible-face threshold, by falling score.
     /// Those under `score_threshold` are possible faces.
     pub fn detect(&mut self, image: &Pyramid) -> Result<Vec<Detection>> {
-        let spec = self.spec.clone();
+        let spec = &self.spec;
         match spec.family() {
-            Family::RetinaFace(r) => self.detect_retinaface(image, &spec, r),
-            Family::BlazeFace(b) => self.detect_blazeface(image, &spec, b),
+            Family::RetinaFace(r) => self.net.detect_retinaface(image, spec, r, self.device),
+            Family::BlazeFace(b) => self.net.detect_blazeface(image, spec, b),
         }
     }
 
     /// Faces the detector sees in the region of `rect` grown `context` times (at a low
     /// threshold): how a face drawn by hand gets its landmarks.
     pub fn detect_near(&mut self, image: &Pyramid, rect: &super::Rect, min_score: f32) -> Result<Vec<Detection>> {
-        let spec = self.spec.clone();
+        let spec = &self.spec;
         let side = rect.width().max(rect.height()) * 2.0;
         let (cx, cy) = ((rect.x0 + rect.x1) / 2.0, (rect.y0 + rect.y1) / 2.0);
         match spec.family() {
@@ -64,18 +69,20 @@ impl Detector {
                 let m = r.scales.multiple;
                 let size = (320usize).div_ceil(m) * m;
                 let pass = Pass { origin: [cx - side / 2.0, cy - side / 2.0], scale, width: size, height: size, max_face: f32::INFINITY, mirror: false };
-                self.run_retinaface(image, r, &[pass], min_score)
+                self.net.run_retinaface(image, r, &[pass], min_score)
             }
             Family::BlazeFace(b) => {
                 let frame = Frame::letterbox(super::Rect::from_center(cx, cy, side, side));
-                Ok(self.run_blazeface(image, b, &[frame], min_score)?.into_iter().flatten().collect())
+                Ok(self.net.run_blazeface(image, b, &[frame], min_score)?.into_iter().flatten().collect())
             }
         }
     }
+}
 
-    fn detect_retinaface(&mut self, image: &Pyramid, spec: &DetectorSpec, r: &RetinafaceSpec) -> Result<Vec<Detection>> {
+impl Net {
+    fn detect_retinaface(&mut self, image: &Pyramid, spec: &DetectorSpec, r: &RetinafaceSpec, device: Device) -> Result<Vec<Detection>> {
         let (w, h) = (image.width(), image.height());
-        let budget = match self.device {
+        let budget = match device {
             Device::Cpu => r.scales.fine_pixels,
             Device::Cuda => r.scales.fine_pixels_cuda,
         };
