@@ -60,14 +60,8 @@ impl Store {
                     params![photo.0, r.x0, r.y0, r.x1, r.y1, erasure_id],
                 )?;
                 tx.execute("DELETE FROM faces WHERE id = ?1", [face.0])?;
-                // A face drawn by hand where the person was is not drawn again: IoU above 0.5,
-                // that is 3 × intersection > the sum of the two areas.
-                tx.execute(
-                    "DELETE FROM manual_faces WHERE photo_id = ?1 AND
-                     3 * max(0, min(x1, ?4) - max(x0, ?2)) * max(0, min(y1, ?5) - max(y0, ?3))
-                        > (x1 - x0) * (y1 - y0) + (?4 - ?2) * (?5 - ?3)",
-                    params![photo.0, r.x0, r.y0, r.x1, r.y1],
-                )?;
+                // A face drawn by hand where the person was is not drawn again.
+                super::forget_drawn_faces(&tx, photo.0, r)?;
             }
             tx.execute(
                 "UPDATE photos SET blocked = ?2 WHERE id = ?1",
@@ -152,9 +146,3 @@ impl Store {
     }
 }
 
-/// Face regions of a photo where an erased person was.
-pub(super) fn suppressed(tx: &rusqlite::Transaction, photo: i64) -> Result<Vec<Rect>> {
-    let mut stmt = tx.prepare_cached("SELECT x0, y0, x1, y1 FROM suppressions WHERE photo_id = ?1")?;
-    let rows = stmt.query_map([photo], |r| Ok(Rect { x0: r.get(0)?, y0: r.get(1)?, x1: r.get(2)?, y1: r.get(3)? }))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}

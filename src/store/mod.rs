@@ -188,7 +188,7 @@ impl Store {
                     // A face where an erased person was in a kept photo is never stored again, and
                     // a region a person dismissed as no face stays dismissed (unless they drew a
                     // face there themselves).
-                    let suppressed = erasure::suppressed(&tx, id)?;
+                    let suppressed = regions(&tx, "suppressions", id)?;
                     let dismissed = regions(&tx, "face_dismissals", id)?;
                     let found = found.iter().filter(|f| {
                         !overlaps(&suppressed, &f.detection.rect)
@@ -236,16 +236,7 @@ impl Store {
                 "INSERT INTO face_dismissals (photo_id, x0, y0, x1, y1, dismissed_at, dismissed_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![photo, rect.x0, rect.y0, rect.x1, rect.y1, now, actor],
             )?;
-            let drawn: Vec<(i64, Rect)> = {
-                let mut stmt = tx.prepare("SELECT id, x0, y0, x1, y1 FROM manual_faces WHERE photo_id = ?1")?;
-                let rows = stmt.query_map([photo], |r| Ok((r.get(0)?, rect_at(r, 1)?)))?;
-                rows.collect::<rusqlite::Result<_>>()?
-            };
-            for (id, drawn_rect) in drawn {
-                if drawn_rect.iou(&rect) > 0.5 {
-                    tx.execute("DELETE FROM manual_faces WHERE id = ?1", [id])?;
-                }
-            }
+            forget_drawn_faces(&tx, photo, &rect)?;
             tx.execute("DELETE FROM faces WHERE id = ?1", [face.0])?;
             out.push((*face, PhotoId(photo)));
         }
@@ -380,7 +371,23 @@ fn insert_face(tx: &rusqlite::Transaction, photo: i64, face: &Face, model: &str)
     Ok(id)
 }
 
-/// The boxes of a photo in one of the tables of regions (`face_dismissals`, `manual_faces`).
+/// Deletes the hand-drawn faces of a photo that `rect` mostly covers (IoU above 0.5), so they are
+/// not drawn again when the photo is indexed.
+pub(super) fn forget_drawn_faces(tx: &rusqlite::Transaction, photo: i64, rect: &Rect) -> Result<()> {
+    let drawn: Vec<(i64, Rect)> = {
+        let mut stmt = tx.prepare_cached("SELECT id, x0, y0, x1, y1 FROM manual_faces WHERE photo_id = ?1")?;
+        let rows = stmt.query_map([photo], |r| Ok((r.get(0)?, rect_at(r, 1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (id, drawn_rect) in drawn {
+        if overlaps(&[drawn_rect], rect) {
+            tx.execute("DELETE FROM manual_faces WHERE id = ?1", [id])?;
+        }
+    }
+    Ok(())
+}
+
+/// The boxes of a photo in one of the tables of regions (`suppressions`, `face_dismissals`).
 fn regions(tx: &rusqlite::Transaction, table: &str, photo: i64) -> Result<Vec<Rect>> {
     let mut stmt = tx.prepare_cached(&format!("SELECT x0, y0, x1, y1 FROM {table} WHERE photo_id = ?1"))?;
     let rows = stmt.query_map([photo], |r| rect_at(r, 0))?;
