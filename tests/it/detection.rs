@@ -168,3 +168,19 @@ fn a_face_added_by_hand_is_embedded_gated_audited_and_kept_across_indexing() {
         assert!(stderr(&out).contains("box") || stderr(&out).contains("number"), "{bad}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn erasing_the_person_of_a_face_drawn_by_hand_keeps_it_from_being_drawn_again() {
+    let mut s = setup();
+    let added = s.json(&["face", "add", s.photo.to_str().unwrap(), "--box", "60,120,140,200"], 0);
+    let face = added["faces"][0].as_i64().unwrap().to_string();
+    let person = s.json(&["person", "add", "--name", "Bystander"], 0)["id"].as_i64().unwrap().to_string();
+    s.json(&["face", "move", &face, "--to", &person], 0);
+    s.json(&["erase", &person, "--reason", "art. 17", "--keep-files", "--yes"], 0);
+    assert_eq!(s.lib.sql_count("SELECT count(*) FROM manual_faces"), 0);
+    // The photo processed again: the drawn face does not come back, the detected one does.
+    s.reindex_with("0.5");
+    let faces = s.faces();
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    assert_eq!(faces[0].1, "detected");
+}
