@@ -26,13 +26,6 @@ mod tests {
     fn rates_have_one_decimal() {
         assert_eq!(super::rate(3.8954), "3.9/s");
     }
-
-    #[test]
-    fn json_floats_are_rounded_alike() {
-        let mut v = serde_json::json!({ "similarity": 0.935_000_002_384_185_8_f64, "n": 3, "list": [{ "score": 0.123_456 }] });
-        super::round_floats(&mut v);
-        assert_eq!(v, serde_json::json!({ "similarity": 0.935, "n": 3, "list": [{ "score": 0.1235 }] }));
-    }
 }
 
 /// Exit status when some files could not be indexed (the rest were).
@@ -463,12 +456,10 @@ fn reply<T: Serialize>(cli: &Cli, value: &T, message: &str) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints one JSON object. Every float is rounded to [`JSON_DECIMALS`] places here, so all
-/// commands round similarities, scores, boxes and timings alike.
+/// Prints one JSON object, its floats rounded as [`crate::json`] rounds them everywhere.
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut value = serde_json::to_value(value).context("writing JSON")?;
+    let value = crate::json::to_value(value).context("writing JSON")?;
     debug_assert!(value.is_object(), "every command prints one JSON object");
-    round_floats(&mut value);
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &value).context("writing JSON")?;
     writeln!(out)?;
@@ -478,24 +469,6 @@ fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 /// A progress rate as people read it: "3.9/s", not "3.8954/s".
 fn rate(per_sec: f64) -> String {
     format!("{per_sec:.1}/s")
-}
-
-/// Decimal places of every float in JSON output.
-pub const JSON_DECIMALS: i32 = 4;
-
-fn round_floats(v: &mut serde_json::Value) {
-    use serde_json::Value;
-    match v {
-        Value::Number(n) if n.is_f64() => {
-            let scale = 10f64.powi(JSON_DECIMALS);
-            if let Some(r) = n.as_f64().map(|x| (x * scale).round() / scale).and_then(serde_json::Number::from_f64) {
-                *n = r;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(round_floats),
-        Value::Object(map) => map.values_mut().for_each(round_floats),
-        _ => {}
-    }
 }
 
 /// Photo paths as objects (`{"path": ...}`), the one shape photos have in JSON.

@@ -279,7 +279,8 @@ fn bad_consent_input_is_refused_and_nothing_is_written() {
     ev.json(&["consent", "grant", &p, "--purpose", "print", "--no-expiry", "--evidence", form.to_str().unwrap()], 0);
     let listed = ev.lib.json(&["consent", "list", "--person", &p], 0);
     let sha = listed["consents"][0]["evidence_sha256"].as_str().unwrap().to_string();
-    assert_eq!(std::fs::read(ev.lib.dir().join("evidence").join(&sha)).unwrap(), b"%PDF-1.4 signed quitclaim");
+    // Stored by hash, keeping its extension (issue 10 D5).
+    assert_eq!(std::fs::read(ev.lib.dir().join("evidence").join(format!("{sha}.pdf"))).unwrap(), b"%PDF-1.4 signed quitclaim");
 }
 
 #[test]
