@@ -8,6 +8,7 @@ pub mod consent;
 pub mod crash;
 pub mod error;
 pub mod gdpr;
+pub mod json;
 pub mod library;
 pub mod paths;
 pub mod photo;

@@ -34,7 +34,7 @@ pub struct Cli {
     pub actor: Option<String>,
 
     /// Take this date as today (ISO 8601), for reproducible runs and tests.
-    #[arg(long, global = true, env = "FACEGATE_NOW", value_name = "DATE")]
+    #[arg(long, global = true, env = "FACEGATE_NOW", value_name = "DATE", value_parser = parse_date)]
     pub now: Option<NaiveDate>,
 
     #[command(subcommand)]
@@ -53,7 +53,8 @@ pub enum Command {
     /// Place faces into persons: the faces added since the last run, or with --all every face
     /// linked to nobody, or with --recluster everything again (human decisions always stay).
     Cluster(ClusterArgs),
-    /// Persons: list, show, name, add, merge, split, and every photo of one.
+    /// Persons: list, show, name, add, merge, split, and every photo of one. Wherever a person
+    /// is taken, an id, a name or an email will do.
     #[command(subcommand)]
     Person(PersonCommand),
     /// Faces: move, confirm, reject, list the unassigned.
@@ -74,8 +75,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Which photo was used for which purpose, when, where and by whom.
     Usage {
+        /// A person id, name or email.
         #[arg(long)]
-        person: Option<i64>,
+        person: Option<String>,
         #[arg(long, conflicts_with = "person")]
         photo: Option<PathBuf>,
     },
@@ -93,8 +95,9 @@ pub enum Command {
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("files").required(true).args(["delete_files", "quarantine", "keep_files", "resume"])))]
 pub struct EraseArgs {
+    /// A person id, name or email.
     #[arg(required_unless_present = "resume")]
-    pub person: Option<i64>,
+    pub person: Option<String>,
     /// Why (kept in the erasure record and the certificate; do not put personal data here).
     #[arg(long, required_unless_present = "resume")]
     pub reason: Option<String>,
@@ -129,7 +132,8 @@ pub enum ReportCommand {
     /// Everything held about a person (GDPR Art. 15): details, every photo with the face marked,
     /// consents and their history, uses, audit events.
     Access {
-        person: i64,
+        /// A person id, name or email.
+        person: String,
         #[arg(long, value_enum, default_value_t = crate::gdpr::report::Format::Html)]
         format: crate::gdpr::report::Format,
         #[arg(long)]
@@ -159,7 +163,7 @@ pub enum ProjectCommand {
     Add {
         name: String,
         /// Last day of the project; consents scoped to it end then.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_date)]
         until: Option<NaiveDate>,
     },
     List,
@@ -177,14 +181,15 @@ pub enum Source {
 pub enum ConsentCommand {
     /// Record a consent (one record per purpose). Records are never changed afterwards.
     Grant {
-        person: i64,
+        /// A person id, name or email.
+        person: String,
         #[arg(long = "purpose", required = true, num_args = 1..)]
         purposes: Vec<String>,
         /// First valid day (default: today).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_date)]
         from: Option<NaiveDate>,
         /// Last valid day.
-        #[arg(long, required_unless_present = "no_expiry", conflicts_with = "no_expiry")]
+        #[arg(long, required_unless_present = "no_expiry", conflicts_with = "no_expiry", value_parser = parse_date)]
         until: Option<NaiveDate>,
         #[arg(long)]
         no_expiry: bool,
@@ -200,18 +205,20 @@ pub enum ConsentCommand {
     },
     /// Record a revocation of some purposes (default: all) from a date on (default: today).
     Revoke {
-        person: i64,
+        /// A person id, name or email.
+        person: String,
         #[arg(long = "purpose", num_args = 1..)]
         purposes: Vec<String>,
-        #[arg(long)]
+        #[arg(long, value_parser = parse_date)]
         date: Option<NaiveDate>,
         #[arg(long)]
         note: Option<String>,
     },
     /// Consent records and revocations, with each record's status today.
     List {
+        /// A person id, name or email.
         #[arg(long)]
-        person: Option<i64>,
+        person: Option<String>,
         #[arg(long)]
         purpose: Option<String>,
     },
@@ -223,7 +230,8 @@ pub enum ConsentCommand {
     },
     /// Write a consent (renewal) request to the person as an RFC 5322 message (not sent).
     Request {
-        person: i64,
+        /// A person id, name or email.
+        person: String,
         #[arg(long = "purpose", required = true, num_args = 1..)]
         purposes: Vec<String>,
         #[arg(long)]
@@ -231,7 +239,15 @@ pub enum ConsentCommand {
         /// Sender address.
         #[arg(long = "from", env = "FACEGATE_MAIL_FROM", default_value = "privacy@localhost")]
         sender: String,
+        /// The organisation asking, as the message names and signs it.
+        #[arg(long, env = "FACEGATE_ORGANISATION")]
+        organisation: Option<String>,
     },
+}
+
+/// A day as YYYY-MM-DD; other spellings (01/12/2026) are refused with the format to use.
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date: dates are YYYY-MM-DD, e.g. 2026-12-01"))
 }
 
 fn parse_days(s: &str) -> Result<i64, String> {
@@ -245,7 +261,7 @@ pub struct UseArgs {
     #[arg(long)]
     pub project: Option<String>,
     /// Decide as of this day (default: today).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_date)]
     pub on: Option<NaiveDate>,
     /// Do not count faces smaller than this many pixels (default: every detected face counts).
     #[arg(long, default_value_t = 0.0)]
@@ -269,7 +285,7 @@ pub struct ExportArgs {
     pub to: PathBuf,
     /// Export this person's photos (those with a confirmed face of them).
     #[arg(long, required_unless_present = "from")]
-    pub person: Option<i64>,
+    pub person: Option<String>,
     /// Export the library's photos under these folders or files.
     #[arg(long, num_args = 1.., conflicts_with = "person")]
     pub from: Vec<PathBuf>,
@@ -282,8 +298,9 @@ pub struct ExportArgs {
 pub enum AuditCommand {
     /// Entries, oldest first.
     Log {
+        /// A person id, name or email.
         #[arg(long)]
-        person: Option<i64>,
+        person: Option<String>,
         /// Only entries at or after this time (ISO 8601).
         #[arg(long)]
         since: Option<String>,
@@ -308,10 +325,10 @@ pub enum PersonCommand {
     /// Every person with face and photo counts.
     List,
     /// A person's details and faces.
-    Show { id: i64 },
+    Show { id: String },
     /// Name a person (and set an email).
     Name {
-        id: i64,
+        id: String,
         name: String,
         #[arg(long)]
         email: Option<String>,
@@ -327,18 +344,18 @@ pub enum PersonCommand {
         external: bool,
     },
     /// Move every face of B into A and delete B.
-    Merge { a: i64, b: i64 },
+    Merge { a: String, b: String },
     /// Confirm every suggestion `person photos ID` lists (and every suggested link) as the person's.
-    Confirm { id: i64 },
+    Confirm { id: String },
     /// Move some faces of a person into a new person.
     Split {
-        id: i64,
+        id: String,
         #[arg(long, required = true, num_args = 1..)]
         faces: Vec<i64>,
     },
     /// Every photo of a person: confirmed ones and suggestions, each with similarity and box.
     Photos {
-        id: i64,
+        id: String,
         /// Count suggestions as the person's photos too (the `photos` list in JSON).
         #[arg(long)]
         include_suggestions: bool,
@@ -356,8 +373,9 @@ pub enum FaceCommand {
     /// Link a face to a person (confirmed); it is never put back to its old person.
     Move {
         face: i64,
+        /// A person id, name or email.
         #[arg(long)]
-        to: i64,
+        to: String,
     },
     /// Confirm faces' current links.
     Confirm {
@@ -371,7 +389,7 @@ pub enum FaceCommand {
         faces: Vec<i64>,
         /// The person the faces are not (default: each face's current person).
         #[arg(long)]
-        person: Option<i64>,
+        person: Option<String>,
     },
     /// Say detections are not faces: they are deleted and their regions stay empty when the
     /// photo is indexed again.
@@ -444,7 +462,7 @@ pub struct SearchArgs {
     /// Link the query face to this person (confirmed). A query photo not yet in the library is
     /// indexed first.
     #[arg(long, value_name = "PERSON")]
-    pub assign: Option<i64>,
+    pub assign: Option<String>,
 }
 
 /// `X0,Y0,X1,Y1` in pixels.

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 
 use super::args::{AuditCommand, CheckArgs, ConsentCommand, ExportArgs, ProjectCommand, PurposeCommand, UseArgs};
-use super::{actor, print_json, reply, today, Cli};
+use super::{actor, label_of, person_id, photo_objects, print_json, purpose_name, reply, today, Cli};
 use crate::consent::{self, rules::valid_grant, Gate, Use};
 use crate::library::{Access, Library};
 use crate::store::{NewGrant, PersonId, PhotoId};
@@ -16,14 +16,25 @@ use crate::store::{NewGrant, PersonId, PhotoId};
 /// Exit status of `consent expiring` when something expires in the window.
 pub const EXIT_EXPIRING: u8 = 3;
 
-fn using(cli: &Cli, u: &UseArgs) -> Use {
-    Use { purpose: u.purpose.clone(), project: u.project.clone(), on: u.on.unwrap_or_else(|| today(cli)), min_face_px: u.min_face_px }
+fn using(cli: &Cli, store: &crate::store::Store, u: &UseArgs) -> anyhow::Result<Use> {
+    let purpose = purpose_name(store, &u.purpose)?;
+    Ok(Use { purpose, project: u.project.clone(), on: u.on.unwrap_or_else(|| today(cli)), min_face_px: u.min_face_px })
+}
+
+/// The purposes as the library spells them, and their ids.
+fn purpose_ids(store: &crate::store::Store, given: &[String]) -> anyhow::Result<(Vec<String>, Vec<i64>)> {
+    let names = given.iter().map(|p| purpose_name(store, p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let ids = names.iter().map(|p| store.purpose_id(p)).collect::<Result<Vec<_>, _>>()?;
+    Ok((names, ids))
 }
 
 pub fn purpose(cli: &Cli, dir: PathBuf, c: &PurposeCommand) -> anyhow::Result<ExitCode> {
     match c {
         PurposeCommand::Add { name, description } => {
             let mut lib = super::open(&dir, Access::Write)?;
+            if let Some(same) = lib.store.purposes()?.into_iter().find(|p| p.name.to_lowercase() == name.to_lowercase()) {
+                bail!("purpose {:?} exists already (names are not case-sensitive)", same.name);
+            }
             let id = lib.store.add_purpose(name, description.as_deref())?;
             lib.store.audit(&actor(cli), "purpose add", &[format!("purpose:{id}")], "ok", Some(name))?;
             reply(cli, &serde_json::json!({ "id": id, "name": name }), &format!("added purpose {name}"))
@@ -32,7 +43,7 @@ pub fn purpose(cli: &Cli, dir: PathBuf, c: &PurposeCommand) -> anyhow::Result<Ex
             let lib = super::open(&dir, Access::Read)?;
             let purposes = lib.store.purposes()?;
             if cli.json {
-                print_json(&purposes)?;
+                print_json(&serde_json::json!({ "purposes": purposes }))?;
             } else {
                 for p in purposes {
                     println!("{}  {}", p.name, p.description.unwrap_or_default());
@@ -55,7 +66,7 @@ pub fn project(cli: &Cli, dir: PathBuf, c: &ProjectCommand) -> anyhow::Result<Ex
             let lib = super::open(&dir, Access::Read)?;
             let projects = lib.store.projects()?;
             if cli.json {
-                print_json(&projects)?;
+                print_json(&serde_json::json!({ "projects": projects }))?;
             } else {
                 for p in projects {
                     println!("{}  {}", p.name, p.until.map(|d| format!("until {d}")).unwrap_or_default());
@@ -72,9 +83,9 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
     match c {
         ConsentCommand::Grant { person, purposes, from, until, no_expiry: _, project, evidence, source, note } => {
             let mut lib = super::open(&dir, Access::Write)?;
-            let person = PersonId(*person);
+            let person = person_id(&lib.store, person)?;
             lib.store.person(person)?;
-            let purpose_ids = purposes.iter().map(|p| lib.store.purpose_id(p)).collect::<Result<Vec<_>, _>>()?;
+            let (purposes, purpose_ids) = purpose_ids(&lib.store, purposes)?;
             let project_id = project.as_deref().map(|p| lib.store.project_id(p)).transpose()?;
             let from = from.unwrap_or(today);
             if let Some(until) = until.filter(|u| *u < from) {
@@ -104,31 +115,32 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
             let subjects = [vec![format!("person:{}", person.0)], ids.iter().map(|i| format!("consent:{i}")).collect()].concat();
             let detail = format!("purposes {} from {from} until {}", purposes.join(","), until.map_or("no expiry".into(), |u| u.to_string()));
             lib.store.audit(&who, "consent grant", &subjects, "ok", Some(&detail))?;
-            reply(cli, &serde_json::json!({ "consents": ids }), &format!("recorded consent {ids:?} for person {}", person.0))
+            reply(cli, &serde_json::json!({ "consents": ids }), &format!("recorded consent {ids:?} for {}", label_of(&lib.store, person)))
         }
         ConsentCommand::Revoke { person, purposes, date, note } => {
             let mut lib = super::open(&dir, Access::Write)?;
-            let person = PersonId(*person);
+            let person = person_id(&lib.store, person)?;
             lib.store.person(person)?;
-            let purpose_ids = purposes.iter().map(|p| lib.store.purpose_id(p)).collect::<Result<Vec<_>, _>>()?;
+            let (purposes, purpose_ids) = purpose_ids(&lib.store, purposes)?;
             let effective = date.unwrap_or(today);
             let scope = (!purposes.is_empty()).then_some(purpose_ids.as_slice());
             let ids = lib.store.revoke(person, scope, effective, note.as_deref(), &who)?;
             let what = if purposes.is_empty() { "all purposes".to_string() } else { purposes.join(",") };
             lib.store.audit(&who, "consent revoke", &[format!("person:{}", person.0)], "ok", Some(&format!("{what} from {effective}")))?;
-            reply(cli, &serde_json::json!({ "revocations": ids }), &format!("revoked {what} for person {} from {effective}", person.0))
+            reply(cli, &serde_json::json!({ "revocations": ids }), &format!("revoked {what} for {} from {effective}", label_of(&lib.store, person)))
         }
         ConsentCommand::List { person, purpose } => {
             let lib = super::open(&dir, Access::Read)?;
-            let purpose_id = purpose.as_deref().map(|p| lib.store.purpose_id(p)).transpose()?;
-            let person = person.map(PersonId);
+            let purpose_id = purpose.as_deref().map(|p| purpose_name(&lib.store, p).and_then(|p| Ok(lib.store.purpose_id(&p)?))).transpose()?;
+            let person = person.as_deref().map(|p| person_id(&lib.store, p)).transpose()?;
             #[derive(Serialize)]
             struct Listed {
                 #[serde(flatten)]
                 record: crate::store::ConsentRow,
                 /// Whether this record is in force today.
-                valid_today: bool,
-                status_today: String,
+                valid: bool,
+                /// "valid", or why not, today.
+                status: String,
             }
             let mut listed = Vec::new();
             for record in lib.store.consent_rows(person, purpose_id)? {
@@ -136,34 +148,36 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
                 let revocations = lib.store.revocations_for(record.person)?;
                 let single: Vec<_> = grants.into_iter().filter(|g| g.id == record.id).collect();
                 let status = valid_grant(&single, &revocations, &record.purpose, record.project.as_deref(), today);
-                listed.push(Listed {
-                    valid_today: status.is_ok(),
-                    status_today: status.err().map_or("valid".into(), |r| r.to_string()),
-                    record,
-                });
+                listed.push(Listed { valid: status.is_ok(), status: status.err().map_or("valid".into(), |r| r.to_string()), record });
             }
             let revocations = lib.store.revocation_rows(person)?;
             if cli.json {
                 print_json(&serde_json::json!({ "today": today, "consents": listed, "revocations": revocations }))?;
                 return Ok(ExitCode::SUCCESS);
             }
+            let names: std::collections::HashMap<i64, String> =
+                lib.store.persons()?.into_iter().map(|p| (p.id.0, super::person_label(&p))).collect();
+            let label = |p: PersonId| names.get(&p.0).cloned().unwrap_or_else(|| format!("person {}", p.0));
+            let width = |strings: Vec<usize>, min: usize| strings.into_iter().max().unwrap_or(0).max(min);
+            let who_w = width(listed.iter().map(|l| label(l.record.person).chars().count()).chain(revocations.iter().map(|r| label(r.person).chars().count())).collect(), 11);
+            let what_w = width(listed.iter().map(|l| l.record.purpose.chars().count()).collect(), 14);
             let mut out = std::io::stdout().lock();
             for l in &listed {
                 let r = &l.record;
                 writeln!(
                     out,
-                    "consent {:>4}  person {:>4}  {:<14} {} .. {}  {}{}",
+                    "consent {:>4}  {:<who_w$}  {:<what_w$} {} .. {}  {}{}",
                     r.id,
-                    r.person.0,
+                    label(r.person),
                     r.purpose,
                     r.valid_from,
                     r.valid_until.map_or("no expiry".into(), |d| d.to_string()),
-                    l.status_today,
+                    l.status,
                     r.project.as_ref().map(|p| format!("  project {p}")).unwrap_or_default()
                 )?;
             }
             for r in &revocations {
-                writeln!(out, "revoked      person {:>4}  {:<14} from {}", r.person.0, r.purpose.as_deref().unwrap_or("(all)"), r.effective)?;
+                writeln!(out, "revoked       {:<who_w$}  {:<what_w$} from {}", label(r.person), r.purpose.as_deref().unwrap_or("(all)"), r.effective)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -171,7 +185,11 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
             let lib = super::open(&dir, Access::Read)?;
             let found = consent::expiring(&lib.store, today, *within)?;
             if cli.json {
-                print_json(&found)?;
+                let mut listed = serde_json::to_value(&found)?;
+                for (e, value) in found.iter().zip(listed.as_array_mut().into_iter().flatten()) {
+                    value["photos"] = photo_objects(&e.photos).into();
+                }
+                print_json(&serde_json::json!({ "today": today, "within_days": within, "expiring": listed }))?;
             } else {
                 for e in &found {
                     let c = &e.consent;
@@ -195,20 +213,33 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
             }
             Ok(if found.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_EXPIRING) })
         }
-        ConsentCommand::Request { person, purposes, out, sender } => {
+        ConsentCommand::Request { person, purposes, out, sender, organisation } => {
             let mut lib = super::open(&dir, Access::Write)?;
-            let p = lib.store.person(PersonId(*person))?;
-            for purpose in purposes {
-                lib.store.purpose_id(purpose)?;
-            }
-            let email = p.email.clone().with_context(|| format!("person {person} has no email; set one with `facegate person name {person} NAME --email ADDRESS`"))?;
+            let person = person_id(&lib.store, person)?;
+            let p = lib.store.person(person)?;
+            let (purposes, _) = purpose_ids(&lib.store, purposes)?;
+            let known = lib.store.purposes()?;
+            let id = person.0;
+            let email = p.email.clone().with_context(|| format!("person {id} has no email; set one with `facegate person name {id} NAME --email ADDRESS`"))?;
             let name = p.name.clone().unwrap_or_default();
+            // Each purpose as its description says it, the name after it.
+            let listed: Vec<String> = purposes
+                .iter()
+                .map(|name| match known.iter().find(|k| &k.name == name).and_then(|k| k.description.as_deref()) {
+                    Some(d) => format!("  - {d} ({name})"),
+                    None => format!("  - {name}"),
+                })
+                .collect();
+            let (we, signed) = match organisation {
+                Some(o) => (format!("{o} would like"), format!("Kind regards\n{o}\n")),
+                None => ("we would like".to_string(), "Kind regards\n".to_string()),
+            };
             let body = format!(
-                "Dear {},\n\nwe would like to use photos in which you appear for the following purposes:\n\n{}\n\n\
+                "Dear {},\n\n{we} to use photos in which you appear for the following purposes:\n\n{}\n\n\
                  Please tell us whether you agree, for how long, and for which of these purposes. You may\n\
-                 withdraw your consent at any time, and you may ask which photos of you we hold.\n\nKind regards\n",
+                 withdraw your consent at any time, and you may ask which photos of you we hold.\n\n{signed}",
                 if name.is_empty() { "Sir or Madam" } else { &name },
-                purposes.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"),
+                listed.join("\n"),
             );
             let message = mail_builder::MessageBuilder::new()
                 .from(sender.as_str())
@@ -218,7 +249,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
                 .write_to_vec()
                 .context("building the message")?;
             std::fs::write(out, message).with_context(|| out.display().to_string())?;
-            lib.store.audit(&who, "consent request", &[format!("person:{person}")], "ok", Some(&purposes.join(",")))?;
+            lib.store.audit(&who, "consent request", &[format!("person:{id}")], "ok", Some(&purposes.join(",")))?;
             reply(cli, &serde_json::json!({ "out": out, "to": email }), &format!("wrote {}", out.display()))
         }
     }
@@ -228,7 +259,7 @@ pub fn consent(cli: &Cli, dir: PathBuf, c: &ConsentCommand) -> anyhow::Result<Ex
 pub fn check(cli: &Cli, dir: PathBuf, a: &CheckArgs) -> anyhow::Result<ExitCode> {
     let outcome = (|| -> anyhow::Result<(Vec<consent::PhotoDecision>, Use)> {
         let lib = super::open(&dir, Access::Read)?;
-        let u = using(cli, &a.using);
+        let u = using(cli, &lib.store, &a.using)?;
         let mut gate = Gate::new(&lib.store, u.clone())?;
         let decisions = a.photos.iter().map(|p| gate.check_path(p)).collect::<crate::Result<Vec<_>>>()?;
         Ok((decisions, u))
@@ -236,7 +267,7 @@ pub fn check(cli: &Cli, dir: PathBuf, a: &CheckArgs) -> anyhow::Result<ExitCode>
     let (decisions, u) = match outcome {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("facegate: error: {e:#}");
+            super::print_error(cli.json, &e);
             return Ok(ExitCode::from(2));
         }
     };
@@ -267,11 +298,12 @@ pub fn check(cli: &Cli, dir: PathBuf, a: &CheckArgs) -> anyhow::Result<ExitCode>
 
 pub fn export(cli: &Cli, dir: PathBuf, a: &ExportArgs) -> anyhow::Result<ExitCode> {
     let mut lib = super::open(&dir, Access::Write)?;
-    let u = using(cli, &a.using);
-    let photos: Vec<PhotoId> = match a.person {
+    let u = using(cli, &lib.store, &a.using)?;
+    let photos: Vec<PhotoId> = match &a.person {
         Some(p) => {
-            lib.store.person(PersonId(p))?;
-            lib.store.confirmed_photos(PersonId(p))?
+            let p = person_id(&lib.store, p)?;
+            lib.store.person(p)?;
+            lib.store.confirmed_photos(p)?
         }
         None => {
             let roots = a
@@ -298,8 +330,9 @@ pub fn export(cli: &Cli, dir: PathBuf, a: &ExportArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn usage(cli: &Cli, dir: PathBuf, person: Option<i64>, photo: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+pub fn usage(cli: &Cli, dir: PathBuf, person: Option<&str>, photo: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     let lib = super::open(&dir, Access::Read)?;
+    let person = person.map(|p| person_id(&lib.store, p)).transpose()?.map(|p| p.0);
     let photo_id = match photo {
         Some(p) => {
             let key = crate::paths::key(&p.canonicalize().with_context(|| p.display().to_string())?);
@@ -311,7 +344,13 @@ pub fn usage(cli: &Cli, dir: PathBuf, person: Option<i64>, photo: Option<&std::p
     let subject = person.map(|p| vec![format!("person:{p}")]).or(photo_id.map(|p| vec![format!("photo:{}", p.0)])).unwrap_or_default();
     super::audit_read(cli, &dir, "usage", &subject, &format!("{} uses", rows.len()));
     if cli.json {
-        print_json(&rows)?;
+        print_json(&serde_json::json!({ "uses": rows }))?;
+    } else if rows.is_empty() {
+        match (photo, person) {
+            (Some(p), _) => println!("no recorded use of {}", p.display()),
+            (None, Some(p)) => println!("no recorded use of the photos of {}", label_of(&lib.store, PersonId(p))),
+            (None, None) => println!("no recorded use"),
+        }
     } else {
         for u in rows {
             println!(
@@ -331,6 +370,7 @@ pub fn usage(cli: &Cli, dir: PathBuf, person: Option<i64>, photo: Option<&std::p
 pub fn report(cli: &Cli, dir: PathBuf, c: &super::args::ReportCommand) -> anyhow::Result<ExitCode> {
     let super::args::ReportCommand::Access { person, format, out, controller, storage_period } = c;
     let mut lib = super::open(&dir, Access::Write)?;
+    let person = &person_id(&lib.store, person)?.0;
     let notice = crate::gdpr::report::Notice { controller: controller.clone(), storage_period: storage_period.clone() };
     let summary = crate::gdpr::report::access_report(&lib, PersonId(*person), *format, out, today(cli), &notice)?;
     lib.store.audit(&actor(cli), "report access", &[format!("person:{person}")], "ok", Some(&format!("{format:?}")))?;
@@ -349,12 +389,13 @@ pub fn erase(cli: &Cli, dir: PathBuf, a: &super::args::EraseArgs) -> anyhow::Res
         };
         return reply(cli, &serde_json::json!({ "finished": finished }), &message);
     }
-    let (Some(person_id), Some(reason)) = (a.person, a.reason.clone()) else {
+    let (Some(person), Some(reason)) = (a.person.as_deref(), a.reason.clone()) else {
         bail!("erase needs a PERSON and --reason, or --resume");
     };
     let manifest = super::manifest(cli)?;
     let access = if a.dry_run { Access::Read } else { Access::Write };
     let mut lib = super::open(&dir, access)?;
+    let person_id = person_id(&lib.store, person)?.0;
     let files = match (&a.quarantine, a.delete_files) {
         (Some(q), _) => Files::Quarantine(q.clone()),
         (None, true) => Files::Delete,
@@ -419,7 +460,11 @@ pub fn erase(cli: &Cli, dir: PathBuf, a: &super::args::EraseArgs) -> anyhow::Res
             review: Vec<serde_json::Value>,
         }
         let review = report.review.iter().map(|(p, w)| serde_json::json!({ "path": p, "why": w })).collect();
-        print_json(&Out { report: &report, review })?;
+        let mut value = serde_json::to_value(Out { report: &report, review })?;
+        value["files_deleted"] = photo_objects(&report.files_deleted).into();
+        value["files_quarantined"] = photo_objects(&report.files_quarantined).into();
+        value["photos_kept_blocked"] = report.photos_kept_blocked.iter().map(|sha| serde_json::json!({ "sha256": sha })).collect();
+        print_json(&value)?;
     } else {
         println!(
             "erasure {}: {} file(s) deleted, {} quarantined, {} kept and blocked, {} face(s), {} consent record(s) removed",
@@ -461,10 +506,10 @@ pub fn audit(cli: &Cli, dir: PathBuf, c: &AuditCommand) -> anyhow::Result<ExitCo
     let lib = super::open(&dir, Access::Read)?;
     match c {
         AuditCommand::Log { person, since } => {
-            let subject = person.map(|p| format!("person:{p}"));
+            let subject = person.as_deref().map(|p| person_id(&lib.store, p)).transpose()?.map(|p| format!("person:{}", p.0));
             let entries = lib.store.audit_log(subject.as_deref(), since.as_deref())?;
             if cli.json {
-                print_json(&entries)?;
+                print_json(&serde_json::json!({ "entries": entries }))?;
             } else {
                 for e in entries {
                     println!("{:>6}  {}  {:<12} {:<16} {}  {}", e.id, e.at, e.actor, e.command, e.subjects.join(","), e.outcome);

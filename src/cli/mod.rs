@@ -20,27 +20,138 @@ use crate::store::{FaceId, PersonId};
 use crate::vision::{self, FaceModels, Manifest};
 pub use args::{Cli, Command};
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rates_have_one_decimal() {
+        assert_eq!(super::rate(3.8954), "3.9/s");
+    }
+}
+
 /// Exit status when some files could not be indexed (the rest were).
 pub const EXIT_PARTIAL: u8 = 2;
 
+/// Parses the command line. A usage error is printed (and, under `--json`, also as the JSON error
+/// object on stdout) with a hint where one helps; the `Err` is the exit code.
+pub fn parse() -> Result<Cli, ExitCode> {
+    use clap::Parser;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let e = match Cli::try_parse_from(&args) {
+        Ok(cli) => return Ok(cli),
+        Err(e) => e,
+    };
+    if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        e.exit();
+    }
+    let words: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let hint = swallowed_by_purpose(&words).filter(|_| e.kind() == clap::error::ErrorKind::MissingRequiredArgument);
+    if words.iter().any(|w| w == "--json") {
+        let mut message = e.render().to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+        if let Some(h) = &hint {
+            message.push_str("; ");
+            message.push_str(h);
+        }
+        let _ = print_json(&serde_json::json!({ "error": { "code": "usage", "message": message } }));
+    }
+    let _ = e.print();
+    if let Some(h) = hint {
+        eprintln!("hint: {h}");
+    }
+    Err(ExitCode::from(2))
+}
+
+/// A number among the values of `--purpose` (which takes several), when the person id is
+/// missing: `consent grant --purpose social 4` read `4` as a second purpose.
+fn swallowed_by_purpose(words: &[String]) -> Option<String> {
+    let at = words.iter().position(|w| w == "--purpose")?;
+    let number = words[at + 1..].iter().take_while(|w| !w.starts_with('-')).find(|w| w.parse::<i64>().is_ok())?;
+    Some(format!(
+        "--purpose takes several names, so {number:?} was read as a purpose; put the person before --purpose \
+         (`facegate consent grant {number} --purpose ...`) or end the purposes with `--`"
+    ))
+}
+
+/// An error the CLI names with its own code in the JSON error object.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+fn cli_error(code: &'static str, message: String) -> anyhow::Error {
+    CliError { code, message }.into()
+}
+
+/// The `code` of the JSON error object: the CLI's own, else the library error's kind.
+fn error_code(e: &anyhow::Error) -> &'static str {
+    for cause in e.chain() {
+        if let Some(c) = cause.downcast_ref::<CliError>() {
+            return c.code;
+        }
+        if let Some(c) = cause.downcast_ref::<crate::Error>() {
+            return match c {
+                crate::Error::Io { .. } => "io",
+                crate::Error::BadPhoto { .. } => "bad_photo",
+                crate::Error::RuntimeMissing { .. } => "runtime_missing",
+                crate::Error::Onnx(_) => "onnx",
+                crate::Error::Model { .. } => "model",
+                crate::Error::Db(_) => "database",
+                crate::Error::DataCorruption { .. } => "data_corruption",
+                crate::Error::Invalid(_) => "invalid",
+            };
+        }
+    }
+    "error"
+}
+
+/// Prints a fatal error: one line on stderr, and under `--json` the error object on stdout.
+pub fn print_error(json: bool, e: &anyhow::Error) {
+    eprintln!("facegate: error: {e:#}");
+    if json {
+        let _ = print_json(&serde_json::json!({ "error": { "code": error_code(e), "message": format!("{e:#}") } }));
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let library_dir = cli.library.clone().unwrap_or_else(Library::default_dir);
+    // Forgetting --library makes a second library in the default place: say so when it happens.
+    let chosen = cli.library.is_some() || std::env::var_os("FACEGATE_LIBRARY").is_some();
+    let existed = library_dir.join(crate::library::DB_FILE).exists();
+    let outcome = dispatch(&cli, library_dir.clone());
+    if !chosen && !existed && library_dir.join(crate::library::DB_FILE).exists() {
+        eprintln!(
+            "facegate: note: created a new library in {} (no --library given; pass --library DIR or set FACEGATE_LIBRARY to use another)",
+            library_dir.display()
+        );
+    }
+    outcome
+}
+
+fn dispatch(cli: &Cli, library_dir: PathBuf) -> anyhow::Result<ExitCode> {
     match &cli.command {
-        Command::Index(a) => index(&cli, library_dir, a),
-        Command::Search(a) => search(&cli, library_dir, a),
-        Command::Status => status(&cli, library_dir),
-        Command::Cluster(a) => person::cluster(&cli, library_dir, a),
-        Command::Person(c) => person::person(&cli, library_dir, c),
-        Command::Face(c) => person::face(&cli, library_dir, c),
-        Command::Purpose(c) => consent::purpose(&cli, library_dir, c),
-        Command::Project(c) => consent::project(&cli, library_dir, c),
-        Command::Consent(c) => consent::consent(&cli, library_dir, c),
-        Command::Check(a) => consent::check(&cli, library_dir, a),
-        Command::Export(a) => consent::export(&cli, library_dir, a),
-        Command::Usage { person, photo } => consent::usage(&cli, library_dir, *person, photo.as_deref()),
-        Command::Audit(c) => consent::audit(&cli, library_dir, c),
-        Command::Report(c) => consent::report(&cli, library_dir, c),
-        Command::Erase(a) => consent::erase(&cli, library_dir, a),
+        Command::Index(a) => index(cli, library_dir, a),
+        Command::Search(a) => search(cli, library_dir, a),
+        Command::Status => status(cli, library_dir),
+        Command::Cluster(a) => person::cluster(cli, library_dir, a),
+        Command::Person(c) => person::person(cli, library_dir, c),
+        Command::Face(c) => person::face(cli, library_dir, c),
+        Command::Purpose(c) => consent::purpose(cli, library_dir, c),
+        Command::Project(c) => consent::project(cli, library_dir, c),
+        Command::Consent(c) => consent::consent(cli, library_dir, c),
+        Command::Check(a) => consent::check(cli, library_dir, a),
+        Command::Export(a) => consent::export(cli, library_dir, a),
+        Command::Usage { person, photo } => consent::usage(cli, library_dir, person.as_deref(), photo.as_deref()),
+        Command::Audit(c) => consent::audit(cli, library_dir, c),
+        Command::Report(c) => consent::report(cli, library_dir, c),
+        Command::Erase(a) => consent::erase(cli, library_dir, a),
     }
 }
 
@@ -54,6 +165,63 @@ fn open(dir: &std::path::Path, access: Access) -> anyhow::Result<Library> {
         }
     }
     Ok(library)
+}
+
+/// A person as the command line names one: an id, or a name or an email (not case-sensitive).
+/// More than one match is an error listing them.
+fn person_id(store: &crate::store::Store, given: &str) -> anyhow::Result<PersonId> {
+    if let Ok(id) = given.trim().parse::<i64>() {
+        return Ok(PersonId(id));
+    }
+    let wanted = given.trim().to_lowercase();
+    let same = |v: &Option<String>| v.as_deref().is_some_and(|v| v.trim().to_lowercase() == wanted);
+    let found: Vec<crate::store::Person> = store.persons()?.into_iter().filter(|p| same(&p.name) || same(&p.email)).collect();
+    match found.as_slice() {
+        [one] => Ok(one.id),
+        [] => Err(cli_error("unknown_person", format!("no person named {given:?} or with that email (`facegate person list` shows them)"))),
+        many => {
+            let listed: Vec<String> = many.iter().map(|p| format!("{}{}", person_label(p), p.email.as_deref().map(|e| format!(" <{e}>")).unwrap_or_default())).collect();
+            Err(cli_error("ambiguous_person", format!("{given:?} names {} persons: {}; give the id", many.len(), listed.join(", "))))
+        }
+    }
+}
+
+/// "person 4 Ada Lovelace", or "person 4" when unnamed.
+fn person_label(p: &crate::store::Person) -> String {
+    match &p.name {
+        Some(n) => format!("person {} {n}", p.id.0),
+        None => format!("person {}", p.id.0),
+    }
+}
+
+/// The label of person `id`, falling back to the bare number when the lookup fails.
+fn label_of(store: &crate::store::Store, id: PersonId) -> String {
+    store.person(id).map_or_else(|_| format!("person {}", id.0), |p| person_label(&p))
+}
+
+/// A purpose as the library spells it: names are not case-sensitive, and a near miss suggests
+/// the name meant instead of offering to create a new purpose.
+fn purpose_name(store: &crate::store::Store, given: &str) -> anyhow::Result<String> {
+    let purposes = store.purposes()?;
+    let wanted = given.trim().to_lowercase();
+    if let Some(p) = purposes.iter().find(|p| p.name.to_lowercase() == wanted) {
+        return Ok(p.name.clone());
+    }
+    let nearest = purposes
+        .iter()
+        .map(|p| (strsim::levenshtein(&p.name.to_lowercase(), &wanted), &p.name))
+        .filter(|(d, _)| *d <= 2 && *d < wanted.chars().count())
+        .min_by_key(|(d, _)| *d);
+    let message = if let Some((_, name)) = nearest {
+        format!("unknown purpose {given:?}; did you mean {name:?}?")
+    } else if wanted.parse::<i64>().is_ok() {
+        format!("unknown purpose {given:?}: a person id? --purpose takes several names, so put the person before --purpose")
+    } else {
+        let known: Vec<&str> = purposes.iter().map(|p| p.name.as_str()).collect();
+        let known = if known.is_empty() { "none yet".to_string() } else { known.join(", ") };
+        format!("unknown purpose {given:?} (known: {known}; add it with `facegate purpose add {given}`)")
+    };
+    Err(cli_error("unknown_purpose", message))
 }
 
 /// Records that personal data was read. Readers do not hold the writer lock; when another
@@ -128,9 +296,10 @@ fn index(cli: &Cli, library_dir: PathBuf, a: &args::IndexArgs) -> anyhow::Result
             "{} photos seen: {} new, {} changed, {} unchanged, {} removed, {} failed; {} other files skipped",
             s.photos_seen, s.new, s.changed, s.unchanged, s.removed, s.failed, s.skipped
         );
+        let persons = library.store.num_persons()?;
         println!(
-            "{} faces found in {:.1} s ({:.1} photos/s); library: {} photos, {} faces ({})",
-            s.faces, s.seconds, s.photos_per_second, s.library_photos, s.library_faces, library_dir.display()
+            "{} faces found in {:.1} s ({:.1} photos/s); library: {} photos, {} faces, {} persons ({})",
+            s.faces, s.seconds, s.photos_per_second, s.library_photos, s.library_faces, persons, library_dir.display()
         );
     }
     Ok(if summary.failed > 0 { ExitCode::from(EXIT_PARTIAL) } else { ExitCode::SUCCESS })
@@ -200,8 +369,9 @@ fn search(cli: &Cli, library_dir: PathBuf, a: &args::SearchArgs) -> anyhow::Resu
         bail!("{}: no face {number}; the photo has {} face(s):\n{}", a.photo.display(), faces.len(), list.join("\n"));
     }
     let threshold = a.threshold.unwrap_or(manifest.embedder.match_threshold);
-    let assigned = match a.assign {
-        Some(person) => Some(assign(cli, &mut library, &manifest, &a.photo, &faces[number - 1], PersonId(person))?),
+    let person = a.assign.as_deref().map(|p| person_id(&library.store, p)).transpose()?;
+    let assigned = match person {
+        Some(person) => Some(assign(cli, &mut library, &manifest, &a.photo, &faces[number - 1], person)?),
         None => None,
     };
     let matches = query::photos_of(&library, &manifest, &faces[number - 1].embedding, threshold, a.method)?;
@@ -214,8 +384,8 @@ fn search(cli: &Cli, library_dir: PathBuf, a: &args::SearchArgs) -> anyhow::Resu
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
-    if let (Some(face), Some(person)) = (assigned, a.assign) {
-        writeln!(out, "face {} of {} is now confirmed as person {person}", face.0, a.photo.display())?;
+    if let (Some(face), Some(person)) = (assigned, person) {
+        writeln!(out, "face {} of {} is now confirmed as {}", face.0, a.photo.display(), label_of(&library.store, person))?;
     }
     writeln!(out, "{}: {} face(s), searching with face {number}", a.photo.display(), faces.len())?;
     if faces.len() > 1 {
@@ -239,8 +409,11 @@ fn face_line(f: &QueryFace) -> String {
 #[derive(Serialize)]
 struct Status {
     library: String,
+    /// Photos indexed; files recorded as failures are counted apart.
     photos: usize,
+    failed: usize,
     faces: usize,
+    persons: usize,
     /// Erasures a crash interrupted: any write command (or `erase --resume`) finishes them.
     unfinished_erasures: Vec<crate::gdpr::erase::Unfinished>,
 }
@@ -248,16 +421,20 @@ struct Status {
 fn status(cli: &Cli, library_dir: PathBuf) -> anyhow::Result<ExitCode> {
     let library = open(&library_dir, Access::Read)?;
     library.store.check_integrity()?;
+    let failed = library.store.num_failed_photos()?;
     let s = Status {
         library: library_dir.display().to_string(),
-        photos: library.store.num_photos()?,
+        photos: library.store.num_photos()? - failed,
+        failed,
         faces: library.store.num_faces()?,
+        persons: library.store.num_persons()?,
         unfinished_erasures: crate::gdpr::erase::unfinished(&library)?,
     };
     if cli.json {
         print_json(&s)?;
     } else {
-        println!("{}: {} photos, {} faces; database integrity ok", s.library, s.photos, s.faces);
+        let failed = if s.failed > 0 { format!(" ({} more files failed)", s.failed) } else { String::new() };
+        println!("{}: {} photos{failed}, {} faces, {} persons; database integrity ok", s.library, s.photos, s.faces, s.persons);
         for u in &s.unfinished_erasures {
             println!(
                 "erasure {} is unfinished (left: {}); `facegate erase --resume` or any write command finishes it",
@@ -279,11 +456,24 @@ fn reply<T: Serialize>(cli: &Cli, value: &T, message: &str) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
+/// Prints one JSON object, its floats rounded as [`crate::json`] rounds them everywhere.
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let value = crate::json::to_value(value).context("writing JSON")?;
+    debug_assert!(value.is_object(), "every command prints one JSON object");
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value).context("writing JSON")?;
+    serde_json::to_writer_pretty(&mut out, &value).context("writing JSON")?;
     writeln!(out)?;
     Ok(())
+}
+
+/// A progress rate as people read it: "3.9/s", not "3.8954/s".
+fn rate(per_sec: f64) -> String {
+    format!("{per_sec:.1}/s")
+}
+
+/// Photo paths as objects (`{"path": ...}`), the one shape photos have in JSON.
+fn photo_objects(paths: &[String]) -> Vec<serde_json::Value> {
+    paths.iter().map(|p| serde_json::json!({ "path": p })).collect()
 }
 
 /// Progress on a terminal: a bar, with failures printed above it. Elsewhere failures go to
@@ -297,8 +487,11 @@ impl Bar {
         let bar = terminal.then(|| {
             let b = ProgressBar::new(0);
             b.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} photos ({per_sec}, eta {eta})")
-                    .expect("valid template"),
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} photos ({rate}, eta {eta})")
+                    .expect("valid template")
+                    .with_key("rate", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{}", rate(s.per_sec()));
+                    }),
             );
             b
         });

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::args::{ClusterArgs, FaceCommand, PersonCommand};
-use super::{actor, audit_read, manifest, print_json, reply, Cli};
+use super::{actor, audit_read, label_of, manifest, person_id, print_json, reply, Cli};
 use crate::ann::FaceIndex;
 use crate::cluster::{self, Mode};
 use crate::library::Access;
@@ -44,16 +44,18 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
         PersonCommand::List => {
             let persons = store.persons()?;
             if cli.json {
-                return done(print_json(&persons));
+                return done(print_json(&serde_json::json!({ "persons": persons })));
             }
+            let names: Vec<String> = persons.iter().map(|p| p.name.clone().unwrap_or_else(|| "(unnamed)".into())).collect();
+            let w = names.iter().map(|n| n.chars().count()).max().unwrap_or(0).max(28);
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{:>6}  {:<28} {:>9} {:>9} {:>6}", "id", "name", "confirmed", "suggested", "photos")?;
-            for p in persons {
-                let name = p.name.clone().unwrap_or_else(|| "(unnamed)".into());
-                writeln!(out, "{:>6}  {:<28} {:>9} {:>9} {:>6}", p.id.0, name, p.confirmed_faces, p.suggested_faces, p.photos)?;
+            writeln!(out, "{:>6}  {:<w$} {:>9} {:>9} {:>6}", "id", "name", "confirmed", "suggested", "photos")?;
+            for (p, name) in persons.iter().zip(&names) {
+                writeln!(out, "{:>6}  {:<w$} {:>9} {:>9} {:>6}", p.id.0, name, p.confirmed_faces, p.suggested_faces, p.photos)?;
             }
         }
         PersonCommand::Show { id } => {
+            let id = &person_id(store, id)?.0;
             #[derive(Serialize)]
             struct Show {
                 person: crate::store::Person,
@@ -77,6 +79,7 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
             }
         }
         PersonCommand::Name { id, name, email } => {
+            let id = &person_id(store, id)?.0;
             store.set_person_details(PersonId(*id), Some(name), email.as_deref())?;
             store.audit(&actor(cli), "person name", &[format!("person:{id}")], "ok", None)?;
             warn_if_unconfirmed(&store.person(PersonId(*id))?);
@@ -88,11 +91,13 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
             return reply(cli, &store.person(id)?, &format!("added person {}: {name}", id.0));
         }
         PersonCommand::Merge { a, b } => {
+            let (a, b) = (&person_id(store, a)?.0, &person_id(store, b)?.0);
             let moved = store.merge_persons(PersonId(*a), PersonId(*b))?;
             store.audit(&actor(cli), "person merge", &[format!("person:{a}"), format!("person:{b}")], &format!("{moved} faces moved"), None)?;
             return reply(cli, &store.person(PersonId(*a))?, &format!("merged person {b} into {a} ({moved} faces moved)"));
         }
         PersonCommand::Confirm { id } => {
+            let id = &person_id(store, id)?.0;
             let manifest = manifest(cli)?;
             let person = PersonId(*id);
             let found = query::person_review(&library, &manifest, person)?;
@@ -114,12 +119,14 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
             return reply(cli, &Confirmed { person: p, faces }, &message);
         }
         PersonCommand::Split { id, faces } => {
+            let id = &person_id(store, id)?.0;
             let new = store.split_person(PersonId(*id), &face_ids(faces))?;
             let subjects = [format!("person:{id}"), format!("person:{}", new.0)];
             store.audit(&actor(cli), "person split", &subjects, &format!("{} faces", faces.len()), None)?;
             return reply(cli, &store.person(new)?, &format!("split {} faces of person {id} into new person {}", faces.len(), new.0));
         }
         PersonCommand::Photos { id, include_suggestions, threshold, method } => {
+            let id = &person_id(store, id)?.0;
             let manifest = manifest(cli)?;
             let threshold = threshold.unwrap_or(manifest.embedder.match_threshold);
             // The defaults give the list `erase` waits on; other settings are for exploring.
@@ -180,26 +187,33 @@ pub fn face(cli: &Cli, dir: PathBuf, command: &FaceCommand) -> anyhow::Result<Ex
         }
         _ => {}
     }
+    // The person the command names, by id, name or email.
+    let to = match command {
+        FaceCommand::Move { to, .. } => Some(person_id(&library.store, to)?),
+        FaceCommand::Reject { person: Some(p), .. } => Some(person_id(&library.store, p)?),
+        _ => None,
+    };
     let store = &mut library.store;
     let (message, faces) = match command {
-        FaceCommand::Move { face, to } => {
-            store.move_faces(&[FaceId(*face)], PersonId(*to))?;
-            (format!("face {face} moved to person {to}"), vec![*face])
+        FaceCommand::Move { face, .. } => {
+            let to = to.expect("resolved above");
+            store.move_faces(&[FaceId(*face)], to)?;
+            (format!("face {face} moved to {}", label_of(store, to)), vec![*face])
         }
         FaceCommand::Confirm { faces } => {
             store.confirm_faces(&face_ids(faces))?;
             (format!("{} face(s) confirmed", faces.len()), faces.clone())
         }
-        FaceCommand::Reject { faces, person } => {
-            store.reject_faces(&face_ids(faces), person.map(PersonId))?;
-            let whom = person.map(|p| format!(" for person {p}")).unwrap_or_default();
+        FaceCommand::Reject { faces, .. } => {
+            store.reject_faces(&face_ids(faces), to)?;
+            let whom = to.map(|p| format!(" for {}", label_of(store, p))).unwrap_or_default();
             (format!("{} face(s) rejected{whom}", faces.len()), faces.clone())
         }
         FaceCommand::Add { .. } | FaceCommand::Dismiss { .. } => unreachable!("handled above"),
         FaceCommand::List { .. } => {
             let rows = store.unassigned_faces()?;
             if cli.json {
-                return done(print_json(&rows));
+                return done(print_json(&serde_json::json!({ "faces": rows })));
             }
             let mut out = std::io::stdout().lock();
             for r in &rows {
@@ -211,9 +225,9 @@ pub fn face(cli: &Cli, dir: PathBuf, command: &FaceCommand) -> anyhow::Result<Ex
     };
     let subjects: Vec<String> = faces.iter().map(|f| format!("face:{f}")).collect();
     let command = match command {
-        FaceCommand::Move { to, .. } => format!("face move to person:{to}"),
+        FaceCommand::Move { .. } => format!("face move to person:{}", to.expect("resolved above").0),
         FaceCommand::Confirm { .. } => "face confirm".into(),
-        FaceCommand::Reject { person: Some(p), .. } => format!("face reject for person:{p}"),
+        FaceCommand::Reject { person: Some(_), .. } => format!("face reject for person:{}", to.expect("resolved above").0),
         FaceCommand::Reject { person: None, .. } => "face reject".into(),
         FaceCommand::List { .. } | FaceCommand::Add { .. } | FaceCommand::Dismiss { .. } => unreachable!("handled above"),
     };

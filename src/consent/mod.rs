@@ -223,7 +223,8 @@ pub fn store_evidence(library_dir: &Path, file: &Path) -> Result<(String, String
     let sha = hex(&Sha256::digest(&bytes));
     let dir = library_dir.join("evidence");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let dest = dir.join(&sha);
+    // Named by its hash, keeping the form's extension so that it still opens as what it is.
+    let dest = dir.join(evidence_file_name(&sha, file));
     if !dest.exists() {
         let tmp = dir.join(format!("{sha}.tmp"));
         std::fs::write(&tmp, &bytes).map_err(|e| Error::io(&tmp, e))?;
@@ -231,6 +232,28 @@ pub fn store_evidence(library_dir: &Path, file: &Path) -> Result<(String, String
     }
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     Ok((sha, name))
+}
+
+/// `SHA.EXT` (the extension lower-cased, when it is a short plain one), else `SHA`.
+fn evidence_file_name(sha: &str, file: &Path) -> String {
+    let ext = file.extension().and_then(|e| e.to_str()).filter(|e| !e.is_empty() && e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()));
+    match ext {
+        Some(e) => format!("{sha}.{}", e.to_ascii_lowercase()),
+        None => sha.to_string(),
+    }
+}
+
+/// The stored files of the evidence with this hash (one per extension it was given with).
+pub fn evidence_files(library_dir: &Path, sha: &str) -> Vec<std::path::PathBuf> {
+    let dir = library_dir.join("evidence");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+    let mut found: Vec<_> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n == sha || n.strip_prefix(sha).is_some_and(|rest| rest.starts_with('.') && !rest.ends_with(".tmp"))))
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
 }
 
 /// What a gated export did.
@@ -303,7 +326,7 @@ pub fn export(store: &mut Store, photos: &[PhotoId], using: &Use, dest: &Path, l
 
 fn write_manifest(dest: &Path, report: &ExportReport) -> Result<()> {
     let json = dest.join("facegate-manifest.json");
-    std::fs::write(&json, serde_json::to_vec_pretty(report).expect("report serialises")).map_err(|e| Error::io(&json, e))?;
+    std::fs::write(&json, crate::json::to_vec_pretty(report).expect("report serialises")).map_err(|e| Error::io(&json, e))?;
     let mut csv = String::from("status,photo_id,path,exported_as,reason\n");
     for e in &report.exported {
         csv.push_str(&format!("exported,{},{},{},\n", e.photo_id.0, csv_field(&e.path), csv_field(&e.file)));

@@ -332,10 +332,9 @@ fn run(library: &mut Library, id: i64, mut job: Job) -> Result<Report> {
         save(library, &job)?;
     }
     if !job.evidence.is_empty() {
-        let dir = library.dir.join("evidence");
         for sha in &job.evidence {
-            let path = dir.join(sha);
-            if path.exists() {
+            // Stored as SHA.EXT (or SHA, before extensions were kept).
+            for path in crate::consent::evidence_files(&library.dir, sha) {
                 crash::point("deleting an evidence file");
                 std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
             }
@@ -411,7 +410,7 @@ fn write_certificate(report: &Report) -> Result<()> {
     if let Some(dir) = Path::new(&report.certificate_json).parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let json = serde_json::to_vec_pretty(report).expect("report serialises");
+    let json = crate::json::to_vec_pretty(report).expect("report serialises");
     write_whole(&report.certificate_json, &json)?;
     let list = |v: &[String]| if v.is_empty() { "  (none)\n".to_string() } else { v.iter().map(|h| format!("  sha256 {h}\n")).collect() };
     let uses = if report.uses.is_empty() {

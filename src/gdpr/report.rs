@@ -78,7 +78,7 @@ pub fn access_report(library: &Library, person: PersonId, format: Format, out: &
     let report = collect(&library.store, person, on, notice)?;
     let bytes = match format {
         Format::Json => {
-            let mut b = serde_json::to_vec_pretty(&report).map_err(|e| Error::Invalid(format!("cannot serialise the report: {e}")))?;
+            let mut b = crate::json::to_vec_pretty(&report).map_err(|e| Error::Invalid(format!("cannot serialise the report: {e}")))?;
             b.push(b'\n');
             b
         }

@@ -348,6 +348,15 @@ impl Store {
         Ok(self.conn.query_row("SELECT count(*) FROM photos", [], |r| r.get::<_, i64>(0))? as usize)
     }
 
+    /// Photos recorded as failures (refused by the size limits, unreadable, undecodable).
+    pub fn num_failed_photos(&self) -> Result<usize> {
+        Ok(self.conn.query_row("SELECT count(*) FROM photos WHERE error IS NOT NULL", [], |r| r.get::<_, i64>(0))? as usize)
+    }
+
+    pub fn num_persons(&self) -> Result<usize> {
+        Ok(self.conn.query_row("SELECT count(*) FROM persons", [], |r| r.get::<_, i64>(0))? as usize)
+    }
+
     pub fn num_faces(&self) -> Result<usize> {
         Ok(self.conn.query_row("SELECT count(*) FROM faces", [], |r| r.get::<_, i64>(0))? as usize)
     }

@@ -84,7 +84,7 @@ impl Lib {
 
 /// The id of the person who has a face in the photo whose path ends with `file`.
 pub fn person_with_photo(lib: &Lib, file: &str) -> i64 {
-    for p in lib.json(&["person", "list"], 0).as_array().unwrap() {
+    for p in lib.json(&["person", "list"], 0)["persons"].as_array().unwrap() {
         let show = lib.json(&["person", "show", &p["id"].to_string()], 0);
         if show["faces"].as_array().unwrap().iter().any(|f| f["path"].as_str().unwrap().ends_with(file)) {
             return p["id"].as_i64().unwrap();

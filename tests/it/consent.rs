@@ -64,7 +64,7 @@ fn event() -> Event {
     lib.index(&[&photos], 0);
     let faces = lib.json(&["face", "list", "--unassigned"], 0);
     let mut faces: Vec<(f64, i64)> =
-        faces.as_array().unwrap().iter().map(|f| (f["rect"]["x0"].as_f64().unwrap(), f["face_id"].as_i64().unwrap())).collect();
+        faces["faces"].as_array().unwrap().iter().map(|f| (f["rect"]["x0"].as_f64().unwrap(), f["face_id"].as_i64().unwrap())).collect();
     assert_eq!(faces.len(), 5, "the event photo shows five people: {faces:?}");
     faces.sort_by(|a, b| a.0.total_cmp(&b.0));
     let ev = Event { lib, photo, persons: vec![] };
@@ -212,12 +212,12 @@ fn gated_export_copies_only_allowed_photos_and_explains_the_rest() {
     assert!(csv.lines().any(|l| l.starts_with("exported,") && l.contains("ada.png")), "{csv}");
     // The usage log says which photo was used for what, when, where and by whom.
     let usage = ev.lib.json(&["usage", "--photo", solo.to_str().unwrap()], 0);
-    let u = &usage[0];
+    let u = &usage["uses"][0];
     assert_eq!((u["purpose"].as_str(), u["used_on"].as_str(), u["actor"].as_str()), (Some("intranet"), Some(TODAY), Some("press-office")));
     assert_eq!(u["destination"].as_str(), Some(dest.to_str().unwrap()));
     let by_person = ev.lib.json(&["usage", "--person", &ev.persons[0].to_string()], 0);
-    assert_eq!(by_person.as_array().unwrap().len(), 1);
-    assert_eq!(ev.lib.json(&["usage", "--person", &ev.persons[4].to_string()], 0).as_array().unwrap().len(), 0);
+    assert_eq!(by_person["uses"].as_array().unwrap().len(), 1);
+    assert_eq!(ev.lib.json(&["usage", "--person", &ev.persons[4].to_string()], 0)["uses"].as_array().unwrap().len(), 0);
 }
 
 #[test]
@@ -228,15 +228,15 @@ fn expiring_consents_are_listed_with_the_photos_they_will_block() {
     let out = ev.lib.run(&["--now", "2027-05-10", "--json", "consent", "expiring", "--within", "30d"]);
     assert_eq!(out.status.code(), Some(3), "a distinct exit code for cron");
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let people: Vec<i64> = listed.as_array().unwrap().iter().map(|e| e["consent"]["person"].as_i64().unwrap()).collect();
+    let people: Vec<i64> = listed["expiring"].as_array().unwrap().iter().map(|e| e["consent"]["person"].as_i64().unwrap()).collect();
     assert_eq!(people, vec![ev.persons[1], ev.persons[2]]);
     // The event photo is blocked anyway (Eve never consented): it is not counted (issue 10 C4).
-    assert_eq!(listed[0]["photos"].as_array().unwrap().len(), 0, "{listed}");
+    assert_eq!(listed["expiring"][0]["photos"].as_array().unwrap().len(), 0, "{listed}");
     // Renewed before the end: no longer listed.
     ev.json(&["consent", "grant", &ev.persons[1].to_string(), "--purpose", "social-media", "--from", "2027-06-01", "--until", "2029-05-31"], 0);
     let out = ev.lib.run(&["--now", "2027-05-10", "--json", "consent", "expiring", "--within", "30d"]);
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed["expiring"].as_array().unwrap().len(), 1);
 }
 
 #[test]
@@ -279,7 +279,8 @@ fn bad_consent_input_is_refused_and_nothing_is_written() {
     ev.json(&["consent", "grant", &p, "--purpose", "print", "--no-expiry", "--evidence", form.to_str().unwrap()], 0);
     let listed = ev.lib.json(&["consent", "list", "--person", &p], 0);
     let sha = listed["consents"][0]["evidence_sha256"].as_str().unwrap().to_string();
-    assert_eq!(std::fs::read(ev.lib.dir().join("evidence").join(&sha)).unwrap(), b"%PDF-1.4 signed quitclaim");
+    // Stored by hash, keeping its extension (issue 10 D5).
+    assert_eq!(std::fs::read(ev.lib.dir().join("evidence").join(format!("{sha}.pdf"))).unwrap(), b"%PDF-1.4 signed quitclaim");
 }
 
 #[test]
@@ -288,7 +289,7 @@ fn every_change_is_in_a_hash_chained_audit_trail_that_detects_tampering() {
     let verify = ev.lib.json(&["audit", "verify"], 0);
     assert_eq!(verify["ok"], true);
     let log = ev.lib.json(&["audit", "log", "--person", &ev.persons[3].to_string()], 0);
-    let commands: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["command"].as_str().unwrap()).collect();
+    let commands: Vec<&str> = log["entries"].as_array().unwrap().iter().map(|e| e["command"].as_str().unwrap()).collect();
     assert!(commands.contains(&"consent grant") && commands.contains(&"consent revoke"), "{commands:?}");
     // Tamper with copies of the library: edit an entry, delete one, swap two.
     let swap = "UPDATE audit SET id = 100 WHERE id = 2; UPDATE audit SET id = 2 WHERE id = 4; UPDATE audit SET id = 4 WHERE id = 100;";
@@ -328,11 +329,11 @@ fn expiring_consents_end_with_their_project_and_count_only_photos_they_block() {
     let out = ev.lib.run(&["--now", "2027-04-15", "--json", "consent", "expiring", "--within", "30d"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let print: Vec<&Value> = listed.as_array().unwrap().iter().filter(|e| e["consent"]["purpose"] == "print").collect();
+    let print: Vec<&Value> = listed["expiring"].as_array().unwrap().iter().filter(|e| e["consent"]["purpose"] == "print").collect();
     assert_eq!(print.len(), 1, "{listed}");
     assert_eq!(print[0]["ends"], "2027-04-30");
     assert_eq!(print[0]["ends_with_project"], "2027-04-30");
-    let photos: Vec<&str> = print[0]["photos"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    let photos: Vec<&str> = print[0]["photos"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap()).collect();
     assert_eq!(photos.len(), 1, "{photos:?}");
     assert!(photos[0].ends_with("ada.png"), "the event photo is blocked anyway: {photos:?}");
     let text = String::from_utf8_lossy(&ev.lib.run(&["--now", "2027-04-15", "consent", "expiring", "--within", "30d"]).stdout).into_owned();

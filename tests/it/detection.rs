@@ -89,7 +89,7 @@ fn a_possible_face_blocks_check_and_export_until_identified() {
     // Never clustered automatically, and shown as a possible face.
     assert_eq!(s.lib.sql_count("SELECT count(*) FROM faces WHERE person_id IS NOT NULL"), 0);
     let listed = s.json(&["face", "list", "--unassigned"], 0);
-    assert_eq!(listed[0]["origin"], "possible", "{listed}");
+    assert_eq!(listed["faces"][0]["origin"], "possible", "{listed}");
 
     // The person in it has consent, but nobody has said the possible face is theirs.
     let person = s.json(&["person", "add", "--name", "Camera Man"], 0)["id"].as_i64().unwrap().to_string();

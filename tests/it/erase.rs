@@ -329,7 +329,7 @@ fn suggestions_are_rejected_for_a_person_and_erase_asks_about_the_same_ones() {
     assert_eq!(asked(&s), all[1..]);
     // The rejection is audited and names the person.
     let log = s.lib.json(&["audit", "log"], 0);
-    assert!(log.as_array().unwrap().iter().any(|e| e["command"] == format!("face reject for person:{}", s.person)), "{log}");
+    assert!(log["entries"].as_array().unwrap().iter().any(|e| e["command"] == format!("face reject for person:{}", s.person)), "{log}");
     s.lib.json(&["face", "reject", &all[1].to_string(), "--person", &s.person], 0);
     assert!(suggestions(&s).is_empty());
     let report = s.lib.json(&["erase", &s.person, "--reason", "r", "--keep-files", "--yes"], 0);
@@ -360,7 +360,7 @@ fn person_confirm_confirms_every_suggestion_and_unconfirmed_persons_are_visible(
     assert_eq!(confirmed["person"]["confirmed_faces"], 3);
     assert!(s.lib.json(&["person", "photos", p], 0)["suggestions"].as_array().unwrap().is_empty());
     let log = s.lib.json(&["audit", "log", "--person", p], 0);
-    assert!(log.as_array().unwrap().iter().any(|e| e["command"] == "person confirm"), "{log}");
+    assert!(log["entries"].as_array().unwrap().iter().any(|e| e["command"] == "person confirm"), "{log}");
     // And now the erasure goes ahead without --include-suggestions.
     s.lib.json(&["erase", p, "--reason", "r", "--keep-files", "--yes"], 0);
 }

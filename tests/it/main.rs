@@ -2,6 +2,7 @@
 //! SQLite files in temporary libraries. Accuracy tests on `../shared/faces` skip when it is absent.
 
 mod accuracy;
+mod cli;
 mod common;
 mod consent;
 mod detection;

@@ -20,7 +20,7 @@ fn sample(name: &str) -> String {
 /// Each person as the set of its photos' file names, sorted: a thread- and id-independent view.
 fn partition(lib: &Lib) -> BTreeSet<Vec<String>> {
     let persons = lib.json(&["person", "list"], 0);
-    persons
+    persons["persons"]
         .as_array()
         .unwrap()
         .iter()
@@ -46,7 +46,7 @@ fn faces_of(show: &Value) -> Vec<&Value> {
 fn indexing_groups_the_same_people_and_never_puts_two_faces_of_a_photo_in_one_person() {
     let lib = indexed_samples();
     let persons = lib.json(&["person", "list"], 0);
-    let persons = persons.as_array().unwrap();
+    let persons = persons["persons"].as_array().unwrap();
     // Eileen Collins, Grace Hopper, and most of the 29 people seen in both Solvay exposures.
     assert!(persons.len() >= 20, "{} persons", persons.len());
     let eileen = person_with_photo(&lib, "eileen_collins_nasa.png");
