@@ -113,23 +113,18 @@ impl FaceModels {
     /// of the `manual` boxes people drew (a detection overlapping one gives way to it).
     pub fn faces(&mut self, image: &Pyramid, manual: &[Rect]) -> crate::error::Result<Vec<Face>> {
         let confident = self.detector.spec().score_threshold;
-        let mut faces: Vec<(Detection, Origin)> = self
-            .detector
-            .detect(image)?
-            .into_iter()
-            .filter(|d| !manual.iter().any(|m| m.iou(&d.rect) > 0.5))
-            .map(|d| {
-                let origin = if d.score >= confident { Origin::Detected } else { Origin::Possible };
-                (d, origin)
-            })
-            .collect();
+        let mut detections: Vec<Detection> =
+            self.detector.detect(image)?.into_iter().filter(|d| !crate::store::overlaps(manual, &d.rect)).collect();
+        let mut origins: Vec<Origin> =
+            detections.iter().map(|d| if d.score >= confident { Origin::Detected } else { Origin::Possible }).collect();
         for rect in manual {
-            faces.push((self.manual_detection(image, rect)?, Origin::Manual));
+            detections.push(self.manual_detection(image, rect)?);
+            origins.push(Origin::Manual);
         }
-        let detections: Vec<Detection> = faces.iter().map(|(d, _)| d.clone()).collect();
         let embeddings = self.embedder.embed(image, &detections)?;
-        Ok(faces
+        Ok(detections
             .into_iter()
+            .zip(origins)
             .zip(embeddings)
             .map(|((detection, origin), embedding)| Face { detection, embedding, origin })
             .collect())
