@@ -34,6 +34,10 @@ pub enum Error {
 
     #[error("{0}")]
     Invalid(String),
+
+    /// The acting user's role does not allow the action (already audited as `denied`).
+    #[error("not allowed: {0}")]
+    Denied(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

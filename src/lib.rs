@@ -2,6 +2,7 @@
 //! gate each photo's use on the consent of everyone in it. See ARCHITECTURE.md for the tour.
 
 pub mod ann;
+pub mod app;
 pub mod cli;
 pub mod cluster;
 pub mod consent;

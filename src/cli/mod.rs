@@ -106,6 +106,7 @@ fn error_code(e: &anyhow::Error) -> &'static str {
                 crate::Error::Db(_) => "database",
                 crate::Error::DataCorruption { .. } => "data_corruption",
                 crate::Error::Invalid(_) => "invalid",
+                crate::Error::Denied(_) => "denied",
             };
         }
     }
