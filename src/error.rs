@@ -35,6 +35,11 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// Something the user named does not exist or is ambiguous; `code` names which
+    /// (`unknown_person`, `ambiguous_person`, `unknown_purpose`).
+    #[error("{message}")]
+    Lookup { code: &'static str, message: String },
+
     /// The acting user's role does not allow the action (already audited as `denied`).
     #[error("not allowed: {0}")]
     Denied(String),
@@ -45,6 +50,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io { path: path.into(), error }
+    }
+
+    pub fn lookup(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Lookup { code, message: message.into() }
     }
 
     pub fn bad_photo(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {

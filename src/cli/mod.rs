@@ -13,10 +13,11 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use crate::app::{Actor, App};
 use crate::library::{Access, Library};
-use crate::pipeline::{self, Failure, IndexOptions, Progress};
+use crate::pipeline::{Failure, IndexOptions, Progress};
 use crate::query::{self, QueryFace};
-use crate::store::{FaceId, PersonId};
+use crate::store::FaceId;
 use crate::vision::{self, FaceModels, Manifest};
 pub use args::{Cli, Command};
 
@@ -71,33 +72,12 @@ fn swallowed_by_purpose(words: &[String]) -> Option<String> {
     ))
 }
 
-/// An error the CLI names with its own code in the JSON error object.
-#[derive(Debug)]
-pub struct CliError {
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl std::fmt::Display for CliError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for CliError {}
-
-fn cli_error(code: &'static str, message: String) -> anyhow::Error {
-    CliError { code, message }.into()
-}
-
-/// The `code` of the JSON error object: the CLI's own, else the library error's kind.
+/// The `code` of the JSON error object: the library error's kind.
 fn error_code(e: &anyhow::Error) -> &'static str {
     for cause in e.chain() {
-        if let Some(c) = cause.downcast_ref::<CliError>() {
-            return c.code;
-        }
         if let Some(c) = cause.downcast_ref::<crate::Error>() {
             return match c {
+                crate::Error::Lookup { code, .. } => code,
                 crate::Error::Io { .. } => "io",
                 crate::Error::BadPhoto { .. } => "bad_photo",
                 crate::Error::RuntimeMissing { .. } => "runtime_missing",
@@ -168,71 +148,17 @@ fn open(dir: &std::path::Path, access: Access) -> anyhow::Result<Library> {
     Ok(library)
 }
 
-/// A person as the command line names one: an id, or a name or an email (not case-sensitive).
-/// More than one match is an error listing them.
-fn person_id(store: &crate::store::Store, given: &str) -> anyhow::Result<PersonId> {
-    if let Ok(id) = given.trim().parse::<i64>() {
-        return Ok(PersonId(id));
+/// Runs `work` as the command line's user (the library owner, see [`Actor::owner`]) on the
+/// library opened for `access`, then prints the warnings the work collected.
+fn with_app<T>(cli: &Cli, dir: &std::path::Path, access: Access, work: impl FnOnce(&mut App) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let mut library = open(dir, access)?;
+    let actor = Actor::owner(actor(cli));
+    let mut app = App::new(&actor, &mut library, today(cli));
+    let outcome = work(&mut app);
+    for w in &app.warnings {
+        eprintln!("facegate: warning: {w}");
     }
-    let wanted = given.trim().to_lowercase();
-    let same = |v: &Option<String>| v.as_deref().is_some_and(|v| v.trim().to_lowercase() == wanted);
-    let found: Vec<crate::store::Person> = store.persons()?.into_iter().filter(|p| same(&p.name) || same(&p.email)).collect();
-    match found.as_slice() {
-        [one] => Ok(one.id),
-        [] => Err(cli_error("unknown_person", format!("no person named {given:?} or with that email (`facegate person list` shows them)"))),
-        many => {
-            let listed: Vec<String> = many.iter().map(|p| format!("{}{}", person_label(p), p.email.as_deref().map(|e| format!(" <{e}>")).unwrap_or_default())).collect();
-            Err(cli_error("ambiguous_person", format!("{given:?} names {} persons: {}; give the id", many.len(), listed.join(", "))))
-        }
-    }
-}
-
-/// "person 4 Ada Lovelace", or "person 4" when unnamed.
-fn person_label(p: &crate::store::Person) -> String {
-    match &p.name {
-        Some(n) => format!("person {} {n}", p.id.0),
-        None => format!("person {}", p.id.0),
-    }
-}
-
-/// The label of person `id`, falling back to the bare number when the lookup fails.
-fn label_of(store: &crate::store::Store, id: PersonId) -> String {
-    store.person(id).map_or_else(|_| format!("person {}", id.0), |p| person_label(&p))
-}
-
-/// A purpose as the library spells it: names are not case-sensitive, and a near miss suggests
-/// the name meant instead of offering to create a new purpose.
-fn purpose_name(store: &crate::store::Store, given: &str) -> anyhow::Result<String> {
-    let purposes = store.purposes()?;
-    let wanted = given.trim().to_lowercase();
-    if let Some(p) = purposes.iter().find(|p| p.name.to_lowercase() == wanted) {
-        return Ok(p.name.clone());
-    }
-    let nearest = purposes
-        .iter()
-        .map(|p| (strsim::levenshtein(&p.name.to_lowercase(), &wanted), &p.name))
-        .filter(|(d, _)| *d <= 2 && *d < wanted.chars().count())
-        .min_by_key(|(d, _)| *d);
-    let message = if let Some((_, name)) = nearest {
-        format!("unknown purpose {given:?}; did you mean {name:?}?")
-    } else if wanted.parse::<i64>().is_ok() {
-        format!("unknown purpose {given:?}: a person id? --purpose takes several names, so put the person before --purpose")
-    } else {
-        let known: Vec<&str> = purposes.iter().map(|p| p.name.as_str()).collect();
-        let known = if known.is_empty() { "none yet".to_string() } else { known.join(", ") };
-        format!("unknown purpose {given:?} (known: {known}; add it with `facegate purpose add {given}`)")
-    };
-    Err(cli_error("unknown_purpose", message))
-}
-
-/// Records that personal data was read. Readers do not hold the writer lock; when another
-/// process holds it (an index run), the entry waits on SQLite's busy timeout.
-fn audit_read(cli: &Cli, dir: &std::path::Path, command: &str, subjects: &[String], outcome: &str) {
-    let written = crate::store::Store::open(&dir.join(crate::library::DB_FILE))
-        .and_then(|mut s| s.audit(&actor(cli), command, subjects, outcome, None));
-    if let Err(e) = written {
-        eprintln!("facegate: warning: could not write the audit entry: {e}");
-    }
+    outcome
 }
 
 /// Who is acting: `--actor`, else the OS user.
@@ -269,25 +195,19 @@ fn manifest(cli: &Cli) -> anyhow::Result<Manifest> {
 
 fn index(cli: &Cli, library_dir: PathBuf, a: &args::IndexArgs) -> anyhow::Result<ExitCode> {
     let manifest = manifest(cli)?;
-    let mut library = open(&library_dir, Access::Write)?;
-    if let Some(mp) = a.max_megapixels {
-        library.store.set_max_megapixels(mp)?;
-    }
-    let opts = IndexOptions {
-        roots: a.paths.clone(),
-        jobs: a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        device: cli.device,
-        batch_size: a.batch_size,
-        cluster: !a.no_cluster,
-        limits: library.store.photo_limits()?,
-    };
     let bar = Bar::new(std::io::stderr().is_terminal());
-    let summary = pipeline::index(&mut library, &manifest, &opts, &bar)?;
-    let mut outcome = format!("{} new, {} changed, {} removed, {} failed", summary.new, summary.changed, summary.removed, summary.failed);
-    if let Some(mp) = a.max_megapixels {
-        outcome.push_str(&format!("; photo limit set to {mp} megapixels"));
-    }
-    library.store.audit(&actor(cli), "index", &[], &outcome, None)?;
+    let (summary, persons) = with_app(cli, &library_dir, Access::Write, |app| {
+        let opts = IndexOptions {
+            roots: a.paths.clone(),
+            jobs: a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            device: cli.device,
+            batch_size: a.batch_size,
+            cluster: !a.no_cluster,
+            limits: app.store().photo_limits()?,
+        };
+        let summary = app.index(&manifest, &opts, &bar, a.max_megapixels)?;
+        Ok((summary, app.store().num_persons()?))
+    })?;
     bar.finish();
     if cli.json {
         print_json(&summary)?;
@@ -297,7 +217,6 @@ fn index(cli: &Cli, library_dir: PathBuf, a: &args::IndexArgs) -> anyhow::Result
             "{} photos seen: {} new, {} changed, {} unchanged, {} removed, {} failed; {} other files skipped",
             s.photos_seen, s.new, s.changed, s.unchanged, s.removed, s.failed, s.skipped
         );
-        let persons = library.store.num_persons()?;
         println!(
             "{} faces found in {:.1} s ({:.1} photos/s); library: {} photos, {} faces, {} persons ({})",
             s.faces, s.seconds, s.photos_per_second, s.library_photos, s.library_faces, persons, library_dir.display()
@@ -318,75 +237,45 @@ struct SearchReport<'a> {
     assigned: Option<FaceId>,
 }
 
-/// Links the query face to `person`: finds the same face in the library (indexing the query
-/// photo first when it is not there) and confirms it as the person's.
-fn assign(
-    cli: &Cli,
-    library: &mut Library,
-    manifest: &Manifest,
-    photo: &std::path::Path,
-    face: &vision::Face,
-    person: PersonId,
-) -> anyhow::Result<FaceId> {
-    library.store.person(person)?;
-    let key = crate::paths::key(&photo.canonicalize().with_context(|| photo.display().to_string())?);
-    let opts = IndexOptions {
-        roots: vec![photo.to_path_buf()],
-        jobs: 1,
-        device: cli.device,
-        batch_size: 1,
-        cluster: true,
-        limits: library.store.photo_limits()?,
-    };
-    let summary = pipeline::index(library, manifest, &opts, &pipeline::Quiet)?;
-    if let Some(f) = summary.failures.first() {
-        bail!("{}: cannot add the query photo to the library: {}", f.path, f.reason);
-    }
-    let stored = library.store.photo_faces(&key)?;
-    let best = stored
-        .iter()
-        .map(|row| (row.rect.iou(&face.detection.rect), row.face_id))
-        .filter(|(iou, _)| *iou > 0.5)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, id)| id)
-        .with_context(|| format!("{key}: the query face is not among the library's faces of this photo"))?;
-    library.store.move_faces(&[best], person)?;
-    Ok(best)
-}
-
 fn search(cli: &Cli, library_dir: PathBuf, a: &args::SearchArgs) -> anyhow::Result<ExitCode> {
     let manifest = manifest(cli)?;
     let access = if a.assign.is_some() { Access::Write } else { Access::Read };
-    let mut library = open(&library_dir, access)?;
-    let mut models = FaceModels::load(&manifest, cli.device, std::thread::available_parallelism().map_or(1, |n| n.get()))?;
-    let faces = query::query_faces(&mut models, &a.photo, &library.store.photo_limits()?)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut models = FaceModels::load(&manifest, cli.device, threads)?;
+    let (faces, number, threshold, matches, assigned) = with_app(cli, &library_dir, access, |app| {
+        let faces = query::query_faces(&mut models, &a.photo, &app.store().photo_limits()?)?;
+        if faces.is_empty() {
+            bail!("{}: no face found in the query photo", a.photo.display());
+        }
+        let number = a.face.unwrap_or(1);
+        if number == 0 || number > faces.len() {
+            let list: Vec<String> = query::describe(&faces).iter().map(face_line).collect();
+            bail!("{}: no face {number}; the photo has {} face(s):\n{}", a.photo.display(), faces.len(), list.join("\n"));
+        }
+        let threshold = a.threshold.unwrap_or(manifest.embedder.match_threshold);
+        let assigned = match a.assign.as_deref() {
+            Some(p) => {
+                let person = app.person_id(p)?;
+                let opts = IndexOptions { roots: vec![], jobs: 1, device: cli.device, batch_size: 1, cluster: true, limits: app.store().photo_limits()? };
+                let face = app.assign_query_face(&manifest, &opts, &a.photo, &faces[number - 1], person)?;
+                Some((face, app.label_of(person)))
+            }
+            None => None,
+        };
+        let matches = app.search(&manifest, &faces[number - 1].embedding, threshold, a.method)?;
+        Ok((faces, number, threshold, matches, assigned))
+    })?;
     let listed = query::describe(&faces);
-    if faces.is_empty() {
-        bail!("{}: no face found in the query photo", a.photo.display());
-    }
-    let number = a.face.unwrap_or(1);
-    if number == 0 || number > faces.len() {
-        let list: Vec<String> = listed.iter().map(face_line).collect();
-        bail!("{}: no face {number}; the photo has {} face(s):\n{}", a.photo.display(), faces.len(), list.join("\n"));
-    }
-    let threshold = a.threshold.unwrap_or(manifest.embedder.match_threshold);
-    let person = a.assign.as_deref().map(|p| person_id(&library.store, p)).transpose()?;
-    let assigned = match person {
-        Some(person) => Some(assign(cli, &mut library, &manifest, &a.photo, &faces[number - 1], person)?),
-        None => None,
-    };
-    let matches = query::photos_of(&library, &manifest, &faces[number - 1].embedding, threshold, a.method)?;
-    let subjects: Vec<String> = matches.iter().map(|m| format!("photo:{}", m.photo_id.0)).collect();
-    audit_read(cli, &library_dir, "search", &subjects, &format!("{} photos", matches.len()));
     if cli.json {
         let query = a.photo.display().to_string();
+        let assigned = assigned.map(|(f, _)| f);
         let report = SearchReport { query, faces: listed, face: number, threshold, method: a.method, matches: &matches, assigned };
         print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
-    if let (Some(face), Some(person)) = (assigned, person) {
-        writeln!(out, "face {} of {} is now confirmed as {}", face.0, a.photo.display(), label_of(&library.store, person))?;
+    if let Some((face, person)) = assigned {
+        writeln!(out, "face {} of {} is now confirmed as {person}", face.0, a.photo.display())?;
     }
     writeln!(out, "{}: {} face(s), searching with face {number}", a.photo.display(), faces.len())?;
     if faces.len() > 1 {

@@ -7,21 +7,17 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::args::{ClusterArgs, FaceCommand, PersonCommand};
-use super::{actor, audit_read, label_of, manifest, person_id, print_json, reply, Cli};
-use crate::ann::FaceIndex;
-use crate::cluster::{self, Mode};
+use super::{manifest, print_json, reply, with_app, Cli};
+use crate::app::App;
+use crate::cluster::Mode;
 use crate::library::Access;
-use crate::query::{self, PersonPhoto};
-use crate::store::{FaceId, PersonId};
+use crate::query::PersonPhoto;
+use crate::store::FaceId;
 
 pub fn cluster(cli: &Cli, dir: PathBuf, a: &ClusterArgs) -> anyhow::Result<ExitCode> {
     let manifest = manifest(cli)?;
-    let mut library = super::open(&dir, Access::Write)?;
-    let (index, _) = FaceIndex::open(&library.index_dir(), &library.store, &manifest.embedder.model.id, manifest.embedder.dim, true)?;
     let mode = if a.recluster { Mode::Recluster } else if a.all { Mode::Full } else { Mode::Incremental };
-    let outcome = cluster::run(&mut library, &index, mode, &cluster::Params::default())?;
-    let summary = format!("{} linked, {} persons created", outcome.faces_linked, outcome.persons_created);
-    library.store.audit(&actor(cli), "cluster", &[], &summary, Some(&format!("{mode:?}")))?;
+    let outcome = with_app(cli, &dir, Access::Write, |app| Ok(app.cluster(&manifest, mode)?))?;
     if cli.json {
         print_json(&outcome)?;
     } else {
@@ -38,11 +34,13 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
         PersonCommand::List | PersonCommand::Show { .. } | PersonCommand::Photos { .. } => Access::Read,
         _ => Access::Write,
     };
-    let mut library = super::open(&dir, access)?;
-    let store = &mut library.store;
+    with_app(cli, &dir, access, |app| person_command(cli, app, command))
+}
+
+fn person_command(cli: &Cli, app: &mut App, command: &PersonCommand) -> anyhow::Result<ExitCode> {
     match command {
         PersonCommand::List => {
-            let persons = store.persons()?;
+            let persons = app.persons()?;
             if cli.json {
                 return done(print_json(&serde_json::json!({ "persons": persons })));
             }
@@ -55,14 +53,8 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
             }
         }
         PersonCommand::Show { id } => {
-            let id = &person_id(store, id)?.0;
-            #[derive(Serialize)]
-            struct Show {
-                person: crate::store::Person,
-                faces: Vec<crate::store::PersonFace>,
-            }
-            let show = Show { person: store.person(PersonId(*id))?, faces: store.person_faces(PersonId(*id))? };
-            audit_read(cli, &dir, "person show", &[format!("person:{id}")], "ok");
+            let id = app.person_id(id)?;
+            let show = app.person_detail(id)?;
             if cli.json {
                 return done(print_json(&show));
             }
@@ -71,7 +63,7 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
             writeln!(out, "person {}: {}{}", p.id.0, p.name.as_deref().unwrap_or("(unnamed)"), p.email.as_deref().map(|e| format!(" <{e}>")).unwrap_or_default())?;
             writeln!(out, "  {} confirmed face(s), {} suggested (only confirmed faces count for consent)", p.confirmed_faces, p.suggested_faces)?;
             if p.confirmed_faces == 0 {
-                writeln!(out, "  {}", unconfirmed_hint(p))?;
+                writeln!(out, "  {}", crate::app::unconfirmed_hint(p))?;
             }
             for f in &show.faces {
                 let sim = f.similarity.map(|s| format!(" {s:.3}")).unwrap_or_default();
@@ -79,66 +71,43 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
             }
         }
         PersonCommand::Name { id, name, email } => {
-            let id = &person_id(store, id)?.0;
-            store.set_person_details(PersonId(*id), Some(name), email.as_deref())?;
-            store.audit(&actor(cli), "person name", &[format!("person:{id}")], "ok", None)?;
-            warn_if_unconfirmed(&store.person(PersonId(*id))?);
-            return reply(cli, &store.person(PersonId(*id))?, &format!("person {id} is now {name}"));
+            let id = app.person_id(id)?;
+            let person = app.name_person(id, name, email.as_deref())?;
+            return reply(cli, &person, &format!("person {} is now {name}", id.0));
         }
         PersonCommand::Add { name, email, external } => {
-            let id = store.add_person(Some(name), email.as_deref(), *external)?;
-            store.audit(&actor(cli), "person add", &[format!("person:{}", id.0)], "ok", None)?;
-            return reply(cli, &store.person(id)?, &format!("added person {}: {name}", id.0));
+            let person = app.add_person(name, email.as_deref(), *external)?;
+            return reply(cli, &person, &format!("added person {}: {name}", person.id.0));
         }
         PersonCommand::Merge { a, b } => {
-            let (a, b) = (&person_id(store, a)?.0, &person_id(store, b)?.0);
-            let moved = store.merge_persons(PersonId(*a), PersonId(*b))?;
-            store.audit(&actor(cli), "person merge", &[format!("person:{a}"), format!("person:{b}")], &format!("{moved} faces moved"), None)?;
-            return reply(cli, &store.person(PersonId(*a))?, &format!("merged person {b} into {a} ({moved} faces moved)"));
+            let (a, b) = (app.person_id(a)?, app.person_id(b)?);
+            let (person, moved) = app.merge_persons(a, b)?;
+            let message = format!("merged person {} into {} ({moved} faces moved)", b.0, crate::app::person_label(&person));
+            return reply(cli, &person, &message);
         }
         PersonCommand::Confirm { id } => {
-            let id = &person_id(store, id)?.0;
-            let manifest = manifest(cli)?;
-            let person = PersonId(*id);
-            let found = query::person_review(&library, &manifest, person)?;
-            let store = &mut library.store;
-            let mut faces: Vec<FaceId> = found.suggestions.iter().map(|s| s.face_id).collect();
-            faces.extend(store.person_faces(person)?.iter().filter(|f| f.link == crate::store::Link::Suggested).map(|f| f.face_id));
-            faces.sort_unstable();
-            faces.dedup();
-            store.move_faces(&faces, person)?;
-            let subjects: Vec<String> = std::iter::once(format!("person:{id}")).chain(faces.iter().map(|f| format!("face:{}", f.0))).collect();
-            store.audit(&actor(cli), "person confirm", &subjects, &format!("{} faces confirmed", faces.len()), None)?;
-            let p = store.person(person)?;
-            let message = format!("confirmed {} suggested face(s) as person {id}; {} confirmed face(s) now", faces.len(), p.confirmed_faces);
-            #[derive(Serialize)]
-            struct Confirmed {
-                person: crate::store::Person,
-                faces: Vec<FaceId>,
-            }
-            return reply(cli, &Confirmed { person: p, faces }, &message);
+            let id = app.person_id(id)?;
+            let confirmed = app.confirm_suggestions(&manifest(cli)?, id)?;
+            let message = format!(
+                "confirmed {} suggested face(s) as {}; {} confirmed face(s) now",
+                confirmed.faces.len(),
+                crate::app::person_label(&confirmed.person),
+                confirmed.person.confirmed_faces
+            );
+            return reply(cli, &confirmed, &message);
         }
         PersonCommand::Split { id, faces } => {
-            let id = &person_id(store, id)?.0;
-            let new = store.split_person(PersonId(*id), &face_ids(faces))?;
-            let subjects = [format!("person:{id}"), format!("person:{}", new.0)];
-            store.audit(&actor(cli), "person split", &subjects, &format!("{} faces", faces.len()), None)?;
-            return reply(cli, &store.person(new)?, &format!("split {} faces of person {id} into new person {}", faces.len(), new.0));
+            let id = app.person_id(id)?;
+            let new = app.split_person(id, &face_ids(faces))?;
+            return reply(cli, &new, &format!("split {} faces of {} into new person {}", faces.len(), app.label_of(id), new.id.0));
         }
         PersonCommand::Photos { id, include_suggestions, threshold, method } => {
-            let id = &person_id(store, id)?.0;
-            let manifest = manifest(cli)?;
-            let threshold = threshold.unwrap_or(manifest.embedder.match_threshold);
-            // The defaults give the list `erase` waits on; other settings are for exploring.
-            let found = match (threshold == manifest.embedder.match_threshold, method) {
-                (true, query::Method::Exact) => query::person_review(&library, &manifest, PersonId(*id))?,
-                _ => query::person_photos(&library, &manifest, PersonId(*id), threshold, *method)?,
-            };
-            audit_read(cli, &dir, "person photos", &[format!("person:{id}")], &format!("{} confirmed, {} suggested", found.confirmed.len(), found.suggestions.len()));
+            let id = app.person_id(id)?;
+            let found = app.person_photos(&manifest(cli)?, id, *threshold, *method)?;
             #[derive(Serialize)]
             struct Report<'a> {
                 #[serde(flatten)]
-                found: &'a query::PersonPhotos,
+                found: &'a crate::query::PersonPhotos,
                 include_suggestions: bool,
                 /// The person's photos under the flags: confirmed, plus suggestions when asked.
                 photos: Vec<&'a PersonPhoto>,
@@ -149,7 +118,7 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
             }
             let mut out = std::io::stdout().lock();
             let p = &found.person;
-            writeln!(out, "person {} {}: searched with {} face(s) at similarity >= {threshold}", p.id.0, p.name.as_deref().unwrap_or("(unnamed)"), found.searched_with)?;
+            writeln!(out, "person {} {}: searched with {} face(s) at similarity >= {}", p.id.0, p.name.as_deref().unwrap_or("(unnamed)"), found.searched_with, found.threshold)?;
             writeln!(out, "{} confirmed photo(s):", found.confirmed.len())?;
             for ph in &found.confirmed {
                 writeln!(out, "  {}", photo_line(ph))?;
@@ -165,89 +134,42 @@ pub fn person(cli: &Cli, dir: PathBuf, command: &PersonCommand) -> anyhow::Resul
 
 pub fn face(cli: &Cli, dir: PathBuf, command: &FaceCommand) -> anyhow::Result<ExitCode> {
     let access = if matches!(command, FaceCommand::List { .. }) { Access::Read } else { Access::Write };
-    let mut library = super::open(&dir, access)?;
-    #[derive(Serialize)]
-    struct Changed<'a> {
-        message: &'a str,
-        faces: Vec<i64>,
-    }
-    match command {
-        FaceCommand::Add { photo, rect } => {
-            let manifest = super::manifest(cli)?;
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let mut models = crate::vision::FaceModels::load(&manifest, cli.device, threads)?;
-            let (face, photo_id) = crate::review::add_face(&mut library, &manifest, &mut models, photo, *rect, &actor(cli))?;
-            let message = format!("face {} added to photo {} ({}); link it with `face move {} --to PERSON`", face.0, photo_id.0, photo.display(), face.0);
-            return reply(cli, &Changed { message: &message, faces: vec![face.0] }, &message);
-        }
-        FaceCommand::Dismiss { faces } => {
-            let dismissed = crate::review::dismiss_faces(&mut library, &face_ids(faces), &actor(cli))?;
-            let message = format!("{} face(s) dismissed as not faces", dismissed.len());
-            return reply(cli, &Changed { message: &message, faces: faces.clone() }, &message);
-        }
-        _ => {}
-    }
-    // The person the command names, by id, name or email.
-    let to = match command {
-        FaceCommand::Move { to, .. } => Some(person_id(&library.store, to)?),
-        FaceCommand::Reject { person: Some(p), .. } => Some(person_id(&library.store, p)?),
-        _ => None,
-    };
-    let store = &mut library.store;
-    let (message, faces) = match command {
-        FaceCommand::Move { face, .. } => {
-            let to = to.expect("resolved above");
-            store.move_faces(&[FaceId(*face)], to)?;
-            (format!("face {face} moved to {}", label_of(store, to)), vec![*face])
-        }
-        FaceCommand::Confirm { faces } => {
-            store.confirm_faces(&face_ids(faces))?;
-            (format!("{} face(s) confirmed", faces.len()), faces.clone())
-        }
-        FaceCommand::Reject { faces, .. } => {
-            store.reject_faces(&face_ids(faces), to)?;
-            let whom = to.map(|p| format!(" for {}", label_of(store, p))).unwrap_or_default();
-            (format!("{} face(s) rejected{whom}", faces.len()), faces.clone())
-        }
-        FaceCommand::Add { .. } | FaceCommand::Dismiss { .. } => unreachable!("handled above"),
-        FaceCommand::List { .. } => {
-            let rows = store.unassigned_faces()?;
-            if cli.json {
-                return done(print_json(&serde_json::json!({ "faces": rows })));
+    let changed = with_app(cli, &dir, access, |app| {
+        Ok(Some(match command {
+            FaceCommand::Add { photo, rect } => {
+                let manifest = manifest(cli)?;
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let mut models = crate::vision::FaceModels::load(&manifest, cli.device, threads)?;
+                app.add_face(&manifest, &mut models, photo, *rect)?
             }
-            let mut out = std::io::stdout().lock();
-            for r in &rows {
-                let tier = if r.origin == crate::vision::Origin::Detected { String::new() } else { format!("  ({} face)", r.origin.as_str()) };
-                writeln!(out, "face {:>6}  {}  {}{tier}", r.face_id.0, r.path, rect(&r.rect))?;
+            FaceCommand::Dismiss { faces } => app.dismiss_faces(&face_ids(faces))?,
+            FaceCommand::Move { face, to } => {
+                let to = app.person_id(to)?;
+                app.move_faces(&[FaceId(*face)], to)?
             }
-            return Ok(ExitCode::SUCCESS);
-        }
-    };
-    let subjects: Vec<String> = faces.iter().map(|f| format!("face:{f}")).collect();
-    let command = match command {
-        FaceCommand::Move { .. } => format!("face move to person:{}", to.expect("resolved above").0),
-        FaceCommand::Confirm { .. } => "face confirm".into(),
-        FaceCommand::Reject { person: Some(_), .. } => format!("face reject for person:{}", to.expect("resolved above").0),
-        FaceCommand::Reject { person: None, .. } => "face reject".into(),
-        FaceCommand::List { .. } | FaceCommand::Add { .. } | FaceCommand::Dismiss { .. } => unreachable!("handled above"),
-    };
-    library.store.audit(&actor(cli), &command, &subjects, "ok", None)?;
-    reply(cli, &Changed { message: &message, faces }, &message)
-}
-
-/// What a person with no confirmed face means for the gate, and what to do.
-pub(super) fn unconfirmed_hint(p: &crate::store::Person) -> String {
-    format!(
-        "person {} has no confirmed face ({} suggested): `check` blocks their photos as \"identity only suggested\"; \
-         review with `facegate person photos {}`, confirm with `facegate person confirm {}`",
-        p.id.0, p.suggested_faces, p.id.0, p.id.0
-    )
-}
-
-/// Warns on stderr when a person has no confirmed face.
-pub(super) fn warn_if_unconfirmed(p: &crate::store::Person) {
-    if p.confirmed_faces == 0 {
-        eprintln!("facegate: warning: {}", unconfirmed_hint(p));
+            FaceCommand::Confirm { faces } => app.confirm_faces(&face_ids(faces))?,
+            FaceCommand::Reject { faces, person } => {
+                let person = person.as_deref().map(|p| app.person_id(p)).transpose()?;
+                app.reject_faces(&face_ids(faces), person)?
+            }
+            FaceCommand::List { .. } => {
+                let rows = app.unassigned_faces()?;
+                if cli.json {
+                    print_json(&serde_json::json!({ "faces": rows }))?;
+                    return Ok(None);
+                }
+                let mut out = std::io::stdout().lock();
+                for r in &rows {
+                    let tier = if r.origin == crate::vision::Origin::Detected { String::new() } else { format!("  ({} face)", r.origin.as_str()) };
+                    writeln!(out, "face {:>6}  {}  {}{tier}", r.face_id.0, r.path, rect(&r.rect))?;
+                }
+                return Ok(None);
+            }
+        }))
+    })?;
+    match changed {
+        Some(c) => reply(cli, &c, &c.message),
+        None => Ok(ExitCode::SUCCESS),
     }
 }
 

@@ -1,0 +1,75 @@
+//! The data subject's rights and the trail: access reports, erasure (plan, execute, resume) and
+//! reading the audit trail.
+
+use std::path::Path;
+
+use super::{App, Permission};
+use crate::error::{Error, Result};
+use crate::gdpr::erase::{self, Options, Plan, Report};
+use crate::gdpr::report::{self, Format, Notice, ReportSummary};
+use crate::store::{AuditEntry, PersonId, Verification};
+use crate::vision::Manifest;
+
+impl App<'_> {
+    /// Writes the person's access report (Art. 15) to `out`.
+    pub fn access_report(&mut self, person: PersonId, format: Format, out: &Path, notice: &Notice) -> Result<ReportSummary> {
+        let subject = [format!("person:{}", person.0)];
+        self.require(Permission::Erase, "report access", &subject)?;
+        let summary = report::access_report(self.library, person, format, out, self.today, notice)?;
+        self.audit("report access", &subject, "ok", Some(&format!("{format:?}")))?;
+        Ok(summary)
+    }
+
+    /// What erasing `opts.person` would do: every photo, and every recorded use of them. A
+    /// person erased already is named with the erasure that did it.
+    pub fn erase_plan(&mut self, manifest: &Manifest, opts: &mut Options) -> Result<Plan> {
+        let subject = [format!("person:{}", opts.person.0)];
+        self.require(Permission::Erase, "erase", &subject)?;
+        opts.actor = self.actor.name.clone();
+        if let Err(e) = self.store().person(opts.person) {
+            // Already erased (perhaps by a run that was interrupted and finished since): say by which.
+            let done = self.store().audit_log(Some(&subject[0]), None)?.into_iter().rev().find(|a| a.command == "erase");
+            if let Some(erasure) = done.and_then(|a| a.subjects.into_iter().find(|s| s.starts_with("erasure:"))) {
+                let id = erasure.trim_start_matches("erasure:");
+                return Err(Error::Invalid(format!(
+                    "person {} was erased by erasure {id} (certificate erasure-{id}.txt in {})",
+                    opts.person.0,
+                    opts.certificate_dir.display()
+                )));
+            }
+            return Err(e);
+        }
+        erase::plan(self.library, manifest, opts)
+    }
+
+    /// Records that a plan was looked at without erasing (`erase --dry-run`).
+    pub fn erase_previewed(&mut self, plan: &Plan, person: PersonId) {
+        self.audit_read("erase --dry-run", &[format!("person:{}", person.0)], &format!("{} photos", plan.photos.len()));
+    }
+
+    /// Erases as planned; the job audits itself and writes the certificate.
+    pub fn erase(&mut self, manifest: &Manifest, plan: &Plan, opts: &Options) -> Result<Report> {
+        self.require(Permission::Erase, "erase", &[format!("person:{}", opts.person.0)])?;
+        let mut opts = opts.clone();
+        opts.actor = self.actor.name.clone();
+        erase::execute(self.library, manifest, plan, &opts)
+    }
+
+    /// Finishes every erasure a crash interrupted.
+    pub fn resume_erasures(&mut self) -> Result<Vec<Report>> {
+        self.require(Permission::Erase, "erase --resume", &[])?;
+        erase::finish_pending(self.library)
+    }
+
+    /// The audit trail, of one person or from a time.
+    pub fn audit_log(&mut self, person: Option<PersonId>, since: Option<&str>) -> Result<Vec<AuditEntry>> {
+        self.require(Permission::ReadAudit, "audit log", &[])?;
+        let subject = person.map(|p| format!("person:{}", p.0));
+        self.store().audit_log(subject.as_deref(), since)
+    }
+
+    pub fn audit_verify(&mut self) -> Result<Verification> {
+        self.require(Permission::ReadAudit, "audit verify", &[])?;
+        self.store().audit_verify()
+    }
+}
