@@ -13,12 +13,14 @@ mod consent;
 mod gdpr;
 mod persons;
 mod photos;
+mod review;
 
 use chrono::NaiveDate;
 
 pub use auth::{Actor, Permission, Role};
 pub use consent::{Check, Grant, Granted, Listed, Request};
 pub use persons::{unconfirmed_hint, Changed, Confirmed, PersonDetail};
+pub use review::{Candidate, PhotoFace, PhotoView, ReviewItem, ReviewQueue, Undecided};
 
 use crate::error::{Error, Result};
 use crate::library::Library;

@@ -280,6 +280,30 @@ impl Store {
         self.faces(&ids)
     }
 
+    /// The faces a human still has to decide, as (face, its person when suggested): faces linked
+    /// to nobody (possible faces among them) and suggested links.
+    pub fn undecided_faces(&self) -> Result<Vec<(FaceId, Option<PersonId>)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, CASE WHEN link = 'suggested' THEN person_id END FROM faces
+             WHERE person_id IS NULL OR link = 'suggested' ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((FaceId(r.get(0)?), r.get::<_, Option<i64>>(1)?.map(PersonId))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Puts faces' links back as they were (undoing a human's change). Faces gone since are
+    /// skipped.
+    pub fn restore_links(&mut self, states: &[FaceState]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for s in states {
+            if current_exists(&tx, s.face)? {
+                set_link(&tx, s.face, s.person, s.link, None, s.linked_by)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Moves every face of `from` into `into` and deletes `from`; `into` keeps its own name and
     /// email and takes `from`'s where it has none. Rejections of `from` carry over.
     pub fn merge_persons(&mut self, into: PersonId, from: PersonId) -> Result<usize> {
@@ -388,6 +412,10 @@ impl Store {
 }
 
 /// A `FaceState` from a row of (id, photo_id, person_id, link, linked_by).
+fn current_exists(tx: &rusqlite::Transaction, face: FaceId) -> Result<bool> {
+    Ok(tx.query_row("SELECT 1 FROM faces WHERE id = ?1", [face.0], |_| Ok(())).optional()?.is_some())
+}
+
 fn face_state(r: &rusqlite::Row) -> rusqlite::Result<FaceState> {
     Ok(FaceState {
         face: FaceId(r.get(0)?),

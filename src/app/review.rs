@@ -1,0 +1,169 @@
+//! What the web app's review screens need: the queue of faces a human still has to decide,
+//! with the persons they may be, one photo with its faces and the gate's answer for every
+//! purpose, and undoing a change of links.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::{subjects, App, Changed, Permission};
+use crate::ann::{self, Query};
+use crate::consent::{Gate, PhotoDecision, Use};
+use crate::error::{Error, Result};
+use crate::store::{FaceId, FaceRow, FaceState, Person, PersonId, PhotoId};
+use crate::vision::{Manifest, Origin};
+
+/// Why a face waits for a human.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Undecided {
+    /// The detector was unsure it is a face.
+    Possible,
+    /// Clustering suggested a person; nobody confirmed.
+    Suggested,
+    /// Linked to nobody.
+    Unidentified,
+}
+
+/// A person a face may be, with the best similarity to one of their confirmed faces.
+#[derive(Clone, Debug, Serialize)]
+pub struct Candidate {
+    pub person: Person,
+    pub similarity: f32,
+}
+
+/// One face in the review queue.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReviewItem {
+    pub face: FaceRow,
+    pub why: Undecided,
+    /// The suggested person.
+    pub suggested: Option<Person>,
+    /// How many photos one decision about this identity unblocks: a suggested person's
+    /// suggested photos, else this face's photo.
+    pub blocks: usize,
+    pub candidates: Vec<Candidate>,
+}
+
+/// A page of the queue, and how many faces wait in all.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReviewQueue {
+    pub total: usize,
+    pub items: Vec<ReviewItem>,
+}
+
+/// A face of a photo with its person, as the photo page labels it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PhotoFace {
+    pub face: FaceRow,
+    pub person: Option<Person>,
+    pub confirmed: bool,
+}
+
+/// A photo, its faces and, for every purpose, whether it may be used today and why not.
+#[derive(Clone, Debug, Serialize)]
+pub struct PhotoView {
+    pub photo_id: PhotoId,
+    pub path: String,
+    pub faces: Vec<PhotoFace>,
+    pub purposes: Vec<(String, PhotoDecision)>,
+}
+
+/// How many candidate persons the queue shows per face, and how far below the match threshold
+/// it still looks (candidates are for a human to judge, never linked by themselves).
+const CANDIDATES: usize = 3;
+const CANDIDATE_SLACK: f32 = 0.05;
+
+impl App<'_> {
+    /// The faces that block the most photos first: a suggested person's faces (confirming them
+    /// unblocks all their photos at once), then possible and unidentified faces, larger first.
+    pub fn review_queue(&mut self, manifest: &Manifest, offset: usize, limit: usize) -> Result<ReviewQueue> {
+        self.require(Permission::View, "review queue", &[])?;
+        let store = self.store();
+        let undecided = store.undecided_faces()?;
+        let mut per_person: HashMap<PersonId, usize> = HashMap::new();
+        for (_, p) in &undecided {
+            if let Some(p) = p {
+                *per_person.entry(*p).or_default() += 1;
+            }
+        }
+        let rows: HashMap<FaceId, FaceRow> = store.faces(&undecided.iter().map(|u| u.0).collect::<Vec<_>>())?.into_iter().map(|r| (r.face_id, r)).collect();
+        let mut queue: Vec<(FaceRow, Option<PersonId>, usize)> = undecided
+            .into_iter()
+            .filter_map(|(face, person)| rows.get(&face).map(|r| (r.clone(), person, person.map_or(1, |p| per_person[&p]))))
+            .collect();
+        queue.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| b.0.rect.area().total_cmp(&a.0.rect.area())).then_with(|| a.0.face_id.cmp(&b.0.face_id)));
+        let total = queue.len();
+        let page: Vec<_> = queue.into_iter().skip(offset).take(limit).collect();
+        let vectors = ann::exact_vectors(&self.library.index_dir(), store, &manifest.embedder.model.id, manifest.embedder.dim)?;
+        let persons: HashMap<PersonId, Person> = store.persons()?.into_iter().map(|p| (p.id, p)).collect();
+        let mut items = Vec::with_capacity(page.len());
+        for (face, suggested, blocks) in page {
+            let why = match (suggested, face.origin) {
+                (Some(_), _) => Undecided::Suggested,
+                (None, Origin::Possible) => Undecided::Possible,
+                (None, _) => Undecided::Unidentified,
+            };
+            let mut candidates: HashMap<PersonId, f32> = HashMap::new();
+            if let Some((_, vector)) = store.face_vectors(&[face.face_id])?.pop() {
+                let hits = vectors.matches(&[Query { face: Some(face.face_id), vector: &vector }], manifest.embedder.match_threshold - CANDIDATE_SLACK);
+                let states = store.face_states_of(&hits.iter().map(|h| h.0).collect::<Vec<_>>())?;
+                let similarity: HashMap<FaceId, f32> = hits.into_iter().collect();
+                for s in states.iter().filter(|s| s.link == Some(crate::store::Link::Confirmed)) {
+                    if let Some(p) = s.person {
+                        let e = candidates.entry(p).or_insert(f32::MIN);
+                        *e = e.max(similarity[&s.face]);
+                    }
+                }
+            }
+            let mut candidates: Vec<Candidate> =
+                candidates.into_iter().filter_map(|(p, similarity)| persons.get(&p).map(|person| Candidate { person: person.clone(), similarity })).collect();
+            candidates.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+            candidates.truncate(CANDIDATES);
+            let suggested = suggested.and_then(|p| persons.get(&p).cloned());
+            items.push(ReviewItem { face, why, suggested, blocks, candidates });
+        }
+        Ok(ReviewQueue { total, items })
+    }
+
+    /// A photo with its faces and the gate's answer for every purpose today.
+    pub fn photo_view(&mut self, photo: PhotoId) -> Result<PhotoView> {
+        let subject = [format!("photo:{}", photo.0)];
+        self.require(Permission::View, "photo show", &subject)?;
+        let store = self.store();
+        let gate_photo = store.gate_photo_by_id(photo)?.ok_or_else(|| Error::lookup("unknown_photo", format!("no photo {}", photo.0)))?;
+        let persons: HashMap<PersonId, Person> = store.persons()?.into_iter().map(|p| (p.id, p)).collect();
+        let gate_faces: HashMap<FaceId, (Option<PersonId>, bool)> = store.gate_faces(photo)?.into_iter().map(|f| (f.id, (f.person, f.confirmed))).collect();
+        let mut faces: Vec<PhotoFace> = store
+            .faces(&gate_faces.keys().copied().collect::<Vec<_>>())?
+            .into_iter()
+            .map(|face| {
+                let (person, confirmed) = gate_faces[&face.face_id];
+                PhotoFace { person: person.and_then(|p| persons.get(&p).cloned()), confirmed, face }
+            })
+            .collect();
+        faces.sort_by(|a, b| a.face.rect.x0.total_cmp(&b.face.rect.x0));
+        let mut purposes = Vec::new();
+        for p in store.purposes()? {
+            let using = Use { purpose: p.name.clone(), project: None, on: self.today, min_face_px: 0.0 };
+            purposes.push((p.name, Gate::new(store, using)?.check(&gate_photo)?));
+        }
+        let view = PhotoView { photo_id: photo, path: gate_photo.path, faces, purposes };
+        self.audit_read("photo show", &subject, "ok");
+        Ok(view)
+    }
+
+    /// The links of some faces as they are now, to undo a change later.
+    pub fn link_states(&self, faces: &[FaceId]) -> Result<Vec<FaceState>> {
+        self.store().face_states_of(faces)
+    }
+
+    /// Puts faces' links back as `before` says (the undo of "confirm all suggestions").
+    pub fn restore_links(&mut self, before: &[FaceState]) -> Result<Changed> {
+        let faces: Vec<i64> = before.iter().map(|s| s.face.0).collect();
+        self.require(Permission::EditPersons, "face links undo", &subjects("face", faces.iter().copied()))?;
+        self.library.store.restore_links(before)?;
+        self.audit("face links undo", &subjects("face", faces.iter().copied()), "ok", None)?;
+        Ok(Changed { message: format!("{} face link(s) put back", faces.len()), faces })
+    }
+}
