@@ -65,6 +65,8 @@ pub struct PhotoFace {
 pub struct PhotoView {
     pub photo_id: PhotoId,
     pub path: String,
+    /// Width and height in pixels, as the boxes measure them.
+    pub size: Option<(u32, u32)>,
     pub faces: Vec<PhotoFace>,
     pub purposes: Vec<(String, PhotoDecision)>,
 }
@@ -148,7 +150,7 @@ impl App<'_> {
             let using = Use { purpose: p.name.clone(), project: None, on: self.today, min_face_px: 0.0 };
             purposes.push((p.name, Gate::new(store, using)?.check(&gate_photo)?));
         }
-        let view = PhotoView { photo_id: photo, path: gate_photo.path, faces, purposes };
+        let view = PhotoView { photo_id: photo, path: gate_photo.path, size: store.photo_size(photo)?, faces, purposes };
         self.audit_read("photo show", &subject, "ok");
         Ok(view)
     }

@@ -344,6 +344,13 @@ impl Store {
         self.faces(&ids)
     }
 
+    /// A photo's size in pixels as its faces' boxes measure it (orientation applied).
+    pub fn photo_size(&self, id: PhotoId) -> Result<Option<(u32, u32)>> {
+        let size: Option<(Option<u32>, Option<u32>)> =
+            self.conn.query_row("SELECT width, height FROM photos WHERE id = ?1", [id.0], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        Ok(size.and_then(|(w, h)| w.zip(h)))
+    }
+
     pub fn num_photos(&self) -> Result<usize> {
         Ok(self.conn.query_row("SELECT count(*) FROM photos", [], |r| r.get::<_, i64>(0))? as usize)
     }
