@@ -308,7 +308,8 @@ fn index(cli: &Cli, library_dir: PathBuf, a: &args::IndexArgs) -> anyhow::Result
 
 #[derive(Serialize)]
 struct SearchReport<'a> {
-    query: String,
+    /// The query photo, as an object like every photo.
+    query: serde_json::Value,
     faces: Vec<QueryFace>,
     face: usize,
     threshold: f32,
@@ -379,7 +380,7 @@ fn search(cli: &Cli, library_dir: PathBuf, a: &args::SearchArgs) -> anyhow::Resu
     let subjects: Vec<String> = matches.iter().map(|m| format!("photo:{}", m.photo_id.0)).collect();
     audit_read(cli, &library_dir, "search", &subjects, &format!("{} photos", matches.len()));
     if cli.json {
-        let query = a.photo.display().to_string();
+        let query = serde_json::json!({ "path": a.photo.display().to_string() });
         let report = SearchReport { query, faces: listed, face: number, threshold, method: a.method, matches: &matches, assigned };
         print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
