@@ -134,8 +134,10 @@ pub struct FaceIndex {
     meta: Meta,
 }
 
-/// What [`FaceIndex::open`] did, for reports and tests.
+/// What [`FaceIndex::open`] did, for reports and tests. In JSON the variant is `action`, in
+/// snake case like every other kind the tool prints (`{"action": "rebuilt", "points": 31}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
 pub enum Sync {
     UpToDate,
     Extended { added: usize },

@@ -227,7 +227,8 @@ fn index(cli: &Cli, library_dir: PathBuf, a: &args::IndexArgs) -> anyhow::Result
 
 #[derive(Serialize)]
 struct SearchReport<'a> {
-    query: String,
+    /// The query photo, as an object like every photo.
+    query: serde_json::Value,
     faces: Vec<QueryFace>,
     face: usize,
     threshold: f32,
@@ -267,7 +268,7 @@ fn search(cli: &Cli, library_dir: PathBuf, a: &args::SearchArgs) -> anyhow::Resu
     })?;
     let listed = query::describe(&faces);
     if cli.json {
-        let query = a.photo.display().to_string();
+        let query = serde_json::json!({ "path": a.photo.display().to_string() });
         let assigned = assigned.map(|(f, _)| f);
         let report = SearchReport { query, faces: listed, face: number, threshold, method: a.method, matches: &matches, assigned };
         print_json(&report)?;

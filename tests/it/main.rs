@@ -12,4 +12,5 @@ mod index;
 mod malformed;
 mod persons;
 mod report;
+mod schemas;
 mod search;
