@@ -521,3 +521,64 @@ fn the_access_report_covers_other_faces_and_gives_the_article_15_information() {
     assert!(info.iter().any(|r| r.cells.iter().any(|c| c.contains("Acme Photo Archive Ltd"))), "{info:?}");
     assert!(info.iter().any(|r| r.cells.iter().any(|c| c == "ten years")), "{info:?}");
 }
+
+/// Issue 10 C3: in a real browser at a 1280 × 900 viewport, nothing in the report runs past the
+/// right edge (the consent table used to), no table cell's content spills out of its cell, every
+/// thumbnail decodes, and the console stays free of errors (the page's Content-Security-Policy
+/// would log a blocked load there). The consent gets the long unbroken values real records hold:
+/// an evidence file's name and sha256, a project name, a note with a reference number.
+#[tokio::test]
+async fn the_access_report_fits_a_1280_px_window_in_a_real_browser() {
+    let Some(browser) = crate::browser::Browser::start(1280, 900).await else { return };
+    let s = scenario();
+    let e = s.eileen.to_string();
+    let project = "summer-festival-2026-press-photography-and-social-media-campaign";
+    s.lib.json(&["project", "add", project, "--until", "2026-12-31"], 0);
+    let evidence = s.lib.tmp.path().join("signed-consent-form-eileen-collins-reception-desk-scan-2026-01-10.pdf");
+    std::fs::write(&evidence, b"%PDF-1.4 a signed form").unwrap();
+    let note = format!("Reference {}; {}", "FORM-2026-0000000000000000000000000000000000000000000000000000000000000001", EILEEN_NOTE);
+    let evidence_arg = evidence.to_str().unwrap();
+    let grant = ["consent", "grant", &e, "--purpose", "intranet", "--project", project, "--until", "2026-12-31", "--source", "paper", "--evidence", evidence_arg, "--note", &note];
+    s.lib.json(&grant, 0);
+    let (_, path) = s.report("html", "report.html");
+    assert_eq!(table_rows(&std::fs::read_to_string(&path).unwrap(), "consents").len(), 3);
+
+    browser.open_file(&path).await;
+    assert!(browser.client.title().await.unwrap().starts_with("Access report"));
+    let layout = browser
+        .js(
+            "const vw = window.innerWidth;
+             const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className ? '.' + el.className : '');
+             const past = [...document.querySelectorAll('body *')]
+                 .filter(el => el.getBoundingClientRect().right > vw)
+                 .map(el => name(el) + ' ends at ' + el.getBoundingClientRect().right);
+             const spilling = [...document.querySelectorAll('td, th')]
+                 .filter(el => el.scrollWidth > el.clientWidth)
+                 .map(el => name(el) + ' holds ' + el.scrollWidth + ' px in ' + el.clientWidth + ': ' + el.textContent.slice(0, 60));
+             const images = [...document.images];
+             return {
+                 viewport: vw,
+                 scroll_width: document.documentElement.scrollWidth,
+                 consents_right: document.getElementById('consents').getBoundingClientRect().right,
+                 past, spilling,
+                 images: images.length,
+                 decoded: images.filter(i => i.complete && i.naturalWidth > 0).length,
+             };",
+        )
+        .await;
+    // The consent table in view, for a person to look at (target/tmp/browser/).
+    browser.js("document.getElementById('consents-heading').scrollIntoView(); return null").await;
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser/access-report-consents-1280.png");
+    browser.screenshot(&shot).await;
+    eprintln!("screenshot: {}", shot.display());
+    let width = |k: &str| layout[k].as_f64().unwrap_or_else(|| panic!("{k}: {layout}"));
+    assert_eq!(width("viewport"), 1280.0);
+    assert!(width("scroll_width") <= 1280.0, "the page scrolls sideways: {layout:#}");
+    assert!(width("consents_right") <= 1280.0, "the consent table runs past the window: {layout:#}");
+    assert_eq!(layout["past"].as_array().unwrap().len(), 0, "elements past the right edge: {layout:#}");
+    assert_eq!(layout["spilling"].as_array().unwrap().len(), 0, "cells whose content spills out: {layout:#}");
+    assert_eq!((layout["images"].as_u64(), layout["decoded"].as_u64()), (Some(2), Some(2)), "{layout}");
+    let console: Vec<String> = browser.console().await.into_iter().map(|c| format!("{}: {}", c.level, c.message)).collect();
+    assert!(console.iter().all(|c| !c.starts_with("SEVERE") && !c.starts_with("WARNING")), "the console: {console:#?}");
+    browser.close().await;
+}
