@@ -40,7 +40,6 @@ use facegate::library::{Access, Library, DB_FILE};
 use facegate::photo::PhotoInfo;
 use facegate::query::{self, Method};
 use facegate::store::{ErasurePlan, FaceId, Link, LinkedBy, NewGrant, NewLink, PersonId, PersonRef, PhotoId, PhotoRecord};
-use facegate::vision::manifest::hex;
 use facegate::vision::{Detection, Face, Manifest, Rect};
 
 const SEED: u64 = 0x5EED_6D70_0001;
@@ -191,7 +190,7 @@ fn write_photo(path: &Path, bytes: &[u8]) -> (u64, i64, String) {
     std::fs::write(path, bytes).unwrap();
     let meta = std::fs::metadata(path).unwrap();
     let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64);
-    (meta.len(), mtime, hex(&Sha256::digest(bytes)))
+    (meta.len(), mtime, hex::encode(Sha256::digest(bytes)))
 }
 
 fn detection(j: usize) -> Detection {
@@ -638,7 +637,7 @@ fn erasure(ctx: &mut Ctx) {
         for p in &plan2.photos {
             let photo = library.store.gate_photo_by_id(p.photo_id).unwrap().unwrap();
             std::hint::black_box(library.store.gate_faces(p.photo_id).unwrap());
-            std::hint::black_box(std::fs::read(&photo.path).ok().map(|b| hex(&Sha256::digest(&b))));
+            std::hint::black_box(std::fs::read(&photo.path).ok().map(|b| hex::encode(Sha256::digest(&b))));
         }
     });
     line("  per photo: rows + faces + read + sha256", secs(t_loop), &format!("{} photos", plan2.photos.len()));
@@ -810,7 +809,7 @@ fn audit(ctx: &mut Ctx) {
     });
     drop(conn);
     line("  reading every row alone (rusqlite)", secs(t_read), "");
-    line("  entry_hash × N alone (same code)", secs(t_hash), &format!("{:.2} µs each (hex via format! per byte)", t_hash.as_secs_f64() * 1e6 / n as f64));
+    line("  entry_hash × N alone (same code)", secs(t_hash), &format!("{:.2} µs each", t_hash.as_secs_f64() * 1e6 / n as f64));
     let (m1, mean1, note) = append(&mut library, api_n / 5);
     line(&format!("store.audit at {n} entries, median"), ms(m1), &format!("mean {}; {note}", ms(mean1)));
     line("peak memory in this section (VmHWM)", mib_kb(proc_status("VmHWM:")), "bench process");

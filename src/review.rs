@@ -9,7 +9,6 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::library::Library;
 use crate::store::{FaceId, PhotoId};
-use crate::vision::manifest::hex;
 use crate::vision::{Face, FaceModels, Manifest, Origin, Pyramid, Rect};
 
 /// Faces drawn smaller than this (either side, pixels) are refused: nothing can be recognised.
@@ -35,7 +34,7 @@ pub fn add_face(
         return Err(Error::Invalid(format!("{}: could not be indexed ({e}); fix the file and index it again", path.display())));
     }
     let bytes = std::fs::read(&canonical).map_err(|e| Error::io(path, e))?;
-    if hex(&Sha256::digest(&bytes)) != photo.content_hash {
+    if hex::encode(Sha256::digest(&bytes)) != photo.content_hash {
         return Err(Error::Invalid(format!("{}: changed since it was indexed; index it again first", path.display())));
     }
     let limits = library.store.photo_limits()?;

@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::store::{ConsentRow, GatePhoto, PersonId, PhotoId, Store};
-use crate::vision::manifest::hex;
 use crate::vision::Rect;
 use rules::{valid_grant, Grant, Refusal, Revocation};
 
@@ -99,7 +98,7 @@ impl<'a> Gate<'a> {
             Ok(b) => b,
             Err(e) => return Ok(blocked(format!("cannot read: {e}"))),
         };
-        let sha = hex(&Sha256::digest(&bytes));
+        let sha = hex::encode(Sha256::digest(&bytes));
         if let Some((erasure, _)) = self.store.erased_files()?.get(&sha) {
             let mut d = blocked(format!("not in the library, and a copy of a file removed by erasure {erasure}"));
             d.error = None;
@@ -210,7 +209,7 @@ fn changed_on_disk(photo: &GatePhoto) -> Option<String> {
         return None;
     }
     match std::fs::read(path) {
-        Ok(bytes) if hex(&Sha256::digest(&bytes)) == photo.content_hash => None,
+        Ok(bytes) if hex::encode(Sha256::digest(&bytes)) == photo.content_hash => None,
         Ok(_) => Some("changed on disk since it was indexed; run `facegate index` again".into()),
         Err(e) => Some(format!("file unavailable: {e}")),
     }
@@ -220,7 +219,7 @@ fn changed_on_disk(photo: &GatePhoto) -> Option<String> {
 /// Returns (sha256, original file name).
 pub fn store_evidence(library_dir: &Path, file: &Path) -> Result<(String, String)> {
     let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
-    let sha = hex(&Sha256::digest(&bytes));
+    let sha = hex::encode(Sha256::digest(&bytes));
     let dir = library_dir.join("evidence");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     // Named by its hash, keeping the form's extension so that it still opens as what it is.
@@ -327,24 +326,18 @@ pub fn export(store: &mut Store, photos: &[PhotoId], using: &Use, dest: &Path, l
 fn write_manifest(dest: &Path, report: &ExportReport) -> Result<()> {
     let json = dest.join("facegate-manifest.json");
     std::fs::write(&json, crate::json::to_vec_pretty(report).expect("report serialises")).map_err(|e| Error::io(&json, e))?;
-    let mut csv = String::from("status,photo_id,path,exported_as,reason\n");
-    for e in &report.exported {
-        csv.push_str(&format!("exported,{},{},{},\n", e.photo_id.0, csv_field(&e.path), csv_field(&e.file)));
-    }
-    for w in &report.withheld {
-        let id = w.photo_id.map(|p| p.0.to_string()).unwrap_or_default();
-        csv.push_str(&format!("withheld,{id},{},,{}\n", csv_field(&w.path), csv_field(&w.reasons.join("; "))));
-    }
     let path = dest.join("facegate-manifest.csv");
-    std::fs::write(&path, csv).map_err(|e| Error::io(&path, e))
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+    let failed = |e: csv::Error| Error::io(&path, e.into());
+    let mut w = csv::Writer::from_path(&path).map_err(failed)?;
+    w.write_record(["status", "photo_id", "path", "exported_as", "reason"]).map_err(failed)?;
+    for e in &report.exported {
+        w.write_record(["exported", &e.photo_id.0.to_string(), &e.path, &e.file, ""]).map_err(failed)?;
     }
+    for x in &report.withheld {
+        let id = x.photo_id.map(|p| p.0.to_string()).unwrap_or_default();
+        w.write_record(["withheld", &id, &x.path, "", &x.reasons.join("; ")]).map_err(failed)?;
+    }
+    w.flush().map_err(|e| Error::io(&path, e))
 }
 
 /// A consent that runs out within the window, and the photos it will block.

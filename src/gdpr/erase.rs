@@ -33,7 +33,6 @@ use crate::error::{Error, Result};
 use crate::library::Library;
 use crate::query;
 use crate::store::{ErasurePlan, FaceId, PersonId, PhotoId};
-use crate::vision::manifest::hex;
 use crate::vision::{Manifest, Rect};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,7 +187,7 @@ pub fn plan(library: &Library, manifest: &Manifest, opts: &Options) -> Result<Pl
         let faces = store.gate_faces(p.photo_id)?;
         let mine: Vec<(FaceId, Rect)> = faces.iter().filter(|f| person_faces.contains(&f.id)).map(|f| (f.id, f.rect)).collect();
         let others = faces.len() - mine.len();
-        let on_disk = std::fs::read(&photo.path).ok().map(|b| hex(&Sha256::digest(&b)));
+        let on_disk = std::fs::read(&photo.path).ok().map(|b| hex::encode(Sha256::digest(&b)));
         let why_kept = if others > 0 {
             Some(format!("also shows {others} other face(s)"))
         } else if opts.files == Files::Keep {

@@ -14,11 +14,11 @@
 //! file in the same folder renamed over `out`, so a reader never sees half a report.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
 use chrono::NaiveDate;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -28,7 +28,6 @@ use crate::consent::rules::valid_grant;
 use crate::error::{Error, Result};
 use crate::library::Library;
 use crate::store::{AuditEntry, ConsentRow, FaceId, Link, LinkedBy, Person, PersonId, PhotoId, RevocationRow, Store, Usage};
-use crate::vision::manifest::hex;
 use crate::vision::Rect;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -82,8 +81,8 @@ pub fn access_report(library: &Library, person: PersonId, format: Format, out: &
             b.push(b'\n');
             b
         }
-        Format::Csv => csv(&report).into_bytes(),
-        Format::Html => html(&report).into_bytes(),
+        Format::Csv => csv(&report)?,
+        Format::Html => html(&report)?.into_bytes(),
     };
     write_private(out, &bytes)?;
     Ok(ReportSummary {
@@ -301,9 +300,9 @@ const CSV_COLUMNS: &[&str] = &[
     "actor", "command", "subjects", "outcome", "detail", "recorded_at", "recorded_by",
 ];
 
-fn csv(r: &AccessReport) -> String {
-    let mut out = String::new();
-    csv_line(&mut out, CSV_COLUMNS.iter().map(|c| c.to_string()));
+/// The report as RFC 4180 CSV (CRLF line ends, fields quoted where needed), by the `csv` crate.
+fn csv(r: &AccessReport) -> Result<Vec<u8>> {
+    let mut rows: Vec<Vec<String>> = Vec::new();
     let mut row = |section: &str, fields: Vec<(&str, String)>| {
         let mut cells = vec![String::new(); CSV_COLUMNS.len()];
         cells[0] = section.to_string();
@@ -311,7 +310,7 @@ fn csv(r: &AccessReport) -> String {
             let i = CSV_COLUMNS.iter().position(|c| *c == k).expect("known CSV column");
             cells[i] = v;
         }
-        csv_line(&mut out, cells.into_iter());
+        rows.push(cells);
     };
     let opt = |s: &Option<String>| s.clone().unwrap_or_default();
     let p = &r.person;
@@ -415,26 +414,13 @@ fn csv(r: &AccessReport) -> String {
             ],
         );
     }
-    out
-}
-
-/// One CSV record (RFC 4180): a field holding a comma, quote, CR or LF, or leading/trailing
-/// blanks, is quoted, with quotes doubled. Lines end with CRLF.
-fn csv_line(out: &mut String, cells: impl Iterator<Item = String>) {
-    for (i, cell) in cells.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let quote = cell.contains([',', '"', '\r', '\n']) || cell.trim() != cell;
-        if quote {
-            out.push('"');
-            out.push_str(&cell.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(&cell);
-        }
+    let failed = |e: csv::Error| Error::Invalid(format!("cannot write the CSV report: {e}"));
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    w.write_record(CSV_COLUMNS).map_err(failed)?;
+    for cells in rows {
+        w.write_record(&cells).map_err(failed)?;
     }
-    out.push_str("\r\n");
+    w.into_inner().map_err(|e| Error::Invalid(format!("cannot write the CSV report: {e}")))
 }
 
 /// The Art. 15(1) information as (heading, text) pairs, for the CSV and the HTML.
@@ -451,7 +437,8 @@ fn information_items(i: &Information) -> Vec<(&'static str, String)> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// HTML: one self-contained page.
+// HTML: one self-contained page, rendered by askama from templates/report/ (which escapes every
+// value).
 
 fn status_text(link: Link) -> &'static str {
     match link {
@@ -468,253 +455,91 @@ fn linked_by_text(by: LinkedBy) -> &'static str {
     }
 }
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// `templates/report/access.html`: the report and what the page shows beside it.
+#[derive(askama::Template)]
+#[template(path = "report/access.html")]
+struct AccessPage<'a> {
+    r: &'a AccessReport,
+    /// The person's name, else `person N`.
+    who: String,
+    details: Vec<(&'static str, String)>,
+    information: Vec<(&'static str, String)>,
+    stored_per_face: &'static str,
+    colours: Colours,
+    photos: Vec<PhotoRow<'a>>,
 }
 
-fn opt_html(s: &Option<String>) -> String {
-    s.as_deref().map(escape).unwrap_or_default()
+/// The legend's colours, as CSS.
+struct Colours {
+    confirmed: String,
+    suggested: String,
+    cover: String,
 }
 
-fn rgb_css(c: [u8; 3]) -> String {
-    format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
+struct PhotoRow<'a> {
+    photo: &'a ReportPhoto,
+    /// `confirmed` or `suggested`: the row's and the badge's CSS class.
+    class: &'static str,
+    status: &'static str,
+    thumbnail: std::result::Result<Thumbnail, String>,
+    /// One line of text per face of the person in the photo.
+    faces: Vec<String>,
 }
 
-const CSS: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:80em}\
-h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}\
-table{border-collapse:collapse;margin:.5em 0;max-width:100%}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
-#consents,#uses,#audit{table-layout:fixed;width:100%}\
-th{background:#f3f3f3}td.path,td.mono{font-family:monospace;word-break:break-all}\
-tr.suggested{background:#fff4e0}.badge{display:inline-block;padding:.1em .4em;border-radius:.3em;font-weight:bold}\
-.badge.confirmed{background:#e6f4e6}.badge.suggested{background:#ffd9a0}\
-.swatch{display:inline-block;width:1em;height:1em;vertical-align:middle;border:1px solid #888}\
-.missing{color:#a00;font-style:italic;width:320px}img{display:block}";
+fn css_colour(rgb: [u8; 3]) -> String {
+    format!("#{}", hex::encode(rgb))
+}
 
-fn html(r: &AccessReport) -> String {
+/// One face of the person, as the photo table lists it.
+fn face_text(f: &ReportFace) -> String {
+    format!(
+        "face {}: {}{}, box ({:.0}, {:.0})–({:.0}, {:.0}){}",
+        f.face_id.0,
+        status_text(f.link),
+        f.linked_by.map(|b| format!(" ({})", linked_by_text(b))).unwrap_or_default(),
+        f.rect.x0,
+        f.rect.y0,
+        f.rect.x1,
+        f.rect.y1,
+        f.similarity.map(|s| format!(", similarity {s:.3}")).unwrap_or_default()
+    )
+}
+
+fn html(r: &AccessReport) -> Result<String> {
     // Thumbnails are the slow part (decoding full photos): one per photo, in parallel.
-    let thumbs: Vec<std::result::Result<Thumbnail, String>> = r.photos.par_iter().map(|p| thumbnail(p, &r.limits)).collect();
+    let thumbnails: Vec<std::result::Result<Thumbnail, String>> = r.photos.par_iter().map(|p| thumbnail(p, &r.limits)).collect();
     let p = &r.person;
-    let who = p.name.as_deref().map(escape).unwrap_or_else(|| format!("person {}", p.id.0));
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">\n\
-<meta name=\"referrer\" content=\"no-referrer\">\n<title>Access report: {who}</title>\n<style>{CSS}</style>\n</head>\n<body>\n\
-<h1>Access report (GDPR Art. 15): {who}</h1>\n<p>Everything this facegate library holds about person {id}, generated {gen}. \
-This file is self-contained: it loads nothing from anywhere.</p>\n",
-        id = p.id.0,
-        gen = escape(&r.generated_at),
-    );
-
-    h.push_str("<h2 id=\"person-heading\">Personal details</h2>\n<table id=\"person\">\n");
-    let details: [(&str, String); 8] = [
-        ("Person id", p.id.0.to_string()),
-        ("Name", opt_html(&p.name)),
-        ("Email", opt_html(&p.email)),
-        ("Known before any photo (external)", if p.external { "yes" } else { "no" }.into()),
-        ("Record created", escape(&p.created_at)),
-        ("Confirmed faces", p.confirmed_faces.to_string()),
-        ("Suggested faces (not confirmed)", p.suggested_faces.to_string()),
-        ("Photos", p.photos.to_string()),
-    ];
-    for (k, v) in details {
-        let _ = writeln!(h, "<tr><th>{k}</th><td>{v}</td></tr>");
-    }
-    h.push_str("</table>\n");
-
-    h.push_str("<h2 id=\"information-heading\">About this processing (GDPR Art. 15(1))</h2>\n<table id=\"information\">\n<tbody>\n");
-    for (k, v) in information_items(&r.information) {
-        let _ = writeln!(h, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));
-    }
-    h.push_str("</tbody>\n</table>\n");
-
-    let _ = write!(
-        h,
-        "<h2 id=\"photos-heading\">Photos ({n})</h2>\n<p>For each face the library stores {stored}. \
-Each photo is shown small with this person's face marked: <span class=\"swatch\" style=\"background:{cc}\"></span> confirmed, \
-<span class=\"swatch\" style=\"background:{sc}\"></span> suggested, not confirmed (found by automatic matching, not yet checked by a person). \
-Other people's faces are covered with a solid block <span class=\"swatch\" style=\"background:{oc}\"></span> (Art. 15(4)).</p>\n",
-        n = r.photos.len(),
-        stored = escape(STORED_PER_FACE),
-        cc = rgb_css(CONFIRMED_RGB),
-        sc = rgb_css(SUGGESTED_RGB),
-        oc = rgb_css(COVER_RGB),
-    );
-    if r.photos.is_empty() {
-        h.push_str("<p>No photo in the library is linked to this person.</p>\n");
-    } else {
-        h.push_str(
-            "<table id=\"photos\">\n<thead><tr><th>Photo</th><th>File</th><th>Status</th><th>Taken</th><th>Faces of this person</th></tr></thead>\n<tbody>\n",
-        );
-        for (ph, thumb) in r.photos.iter().zip(&thumbs) {
-            let class = if ph.status == Link::Confirmed { "confirmed" } else { "suggested" };
-            let _ = write!(h, "<tr class=\"photo {class}\" data-photo-id=\"{}\">", ph.photo_id.0);
-            match thumb {
-                Ok(t) => {
-                    let _ = write!(
-                        h,
-                        "<td class=\"thumb\"><img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"photo {} with the face marked\">{}</td>",
-                        t.data_uri,
-                        t.width,
-                        t.height,
-                        ph.photo_id.0,
-                        t.warning.as_deref().map(|w| format!("<div class=\"missing\">{}</div>", escape(w))).unwrap_or_default()
-                    );
-                }
-                Err(why) => {
-                    let _ = write!(h, "<td class=\"thumb missing\">{}</td>", escape(why));
-                }
-            }
-            let _ = write!(
-                h,
-                "<td class=\"path\">{}</td><td class=\"status\"><span class=\"badge {class}\">{}</span></td><td>{}</td><td class=\"faces\">",
-                escape(&ph.path),
-                status_text(ph.status),
-                opt_html(&ph.taken_at),
-            );
-            for (i, f) in ph.faces.iter().enumerate() {
-                if i > 0 {
-                    h.push_str("<br>");
-                }
-                let _ = write!(
-                    h,
-                    "face {}: {}{}, box ({:.0}, {:.0})–({:.0}, {:.0}){}",
-                    f.face_id.0,
-                    status_text(f.link),
-                    f.linked_by.map(|b| format!(" ({})", linked_by_text(b))).unwrap_or_default(),
-                    f.rect.x0,
-                    f.rect.y0,
-                    f.rect.x1,
-                    f.rect.y1,
-                    f.similarity.map(|s| format!(", similarity {s:.3}")).unwrap_or_default()
-                );
-            }
-            h.push_str("</td></tr>\n");
-        }
-        h.push_str("</tbody>\n</table>\n");
-    }
-
-    let _ = writeln!(h, "<h2 id=\"consents-heading\">Consents ({})</h2>", r.consents.len());
-    let _ = writeln!(h, "<p>Status as of {}.</p>", r.status_date);
-    table(
-        &mut h,
-        "consents",
-        &["Id", "Purpose", "Project", "Valid from", "Valid until", "Status", "Source", "Note", "Evidence", "Recorded", "Recorded by"],
-        r.consents.iter().map(|c| {
-            let c0 = &c.record;
-            vec![
-                c0.id.to_string(),
-                escape(&c0.purpose),
-                opt_html(&c0.project),
-                c0.valid_from.to_string(),
-                c0.valid_until.map_or_else(|| "no expiry".into(), |d| d.to_string()),
-                escape(&c.status),
-                opt_html(&c0.source),
-                opt_html(&c0.note),
-                match (&c0.evidence_name, &c0.evidence_sha256) {
-                    (Some(n), Some(s)) => format!("{} (sha256 {})", escape(n), escape(s)),
-                    (n, s) => opt_html(n) + &opt_html(s),
-                },
-                escape(&c0.recorded_at),
-                escape(&c0.recorded_by),
-            ]
-        }),
-        "No consent recorded.",
-    );
-
-    let _ = writeln!(h, "<h2 id=\"revocations-heading\">Revocations ({})</h2>", r.revocations.len());
-    table(
-        &mut h,
-        "revocations",
-        &["Id", "Purpose", "Effective", "Note", "Recorded", "Recorded by"],
-        r.revocations.iter().map(|v| {
-            vec![
-                v.id.to_string(),
-                v.purpose.as_deref().map_or_else(|| "all purposes".into(), escape),
-                v.effective.to_string(),
-                opt_html(&v.note),
-                escape(&v.recorded_at),
-                escape(&v.recorded_by),
-            ]
-        }),
-        "No revocation recorded.",
-    );
-
-    let _ = writeln!(h, "<h2 id=\"uses-heading\">Uses of photos showing this person ({})</h2>", r.uses.len());
-    table(
-        &mut h,
-        "uses",
-        &["Id", "Used on", "Photo", "Purpose", "Project", "Destination", "By", "Recorded"],
-        r.uses.iter().map(|u| {
-            vec![
-                u.id.to_string(),
-                u.used_on.to_string(),
-                u.path.as_deref().map_or_else(|| format!("(photo no longer in the library; sha256 {})", escape(&u.content_sha256)), escape),
-                escape(&u.purpose),
-                opt_html(&u.project),
-                escape(&u.destination),
-                escape(&u.actor),
-                escape(&u.recorded_at),
-            ]
-        }),
-        "No recorded use.",
-    );
-
-    let _ = writeln!(h, "<h2 id=\"audit-heading\">Audit trail entries about this person ({})</h2>", r.audit.len());
-    table(
-        &mut h,
-        "audit",
-        &["Entry", "At", "By", "Command", "Subjects", "Outcome", "Detail"],
-        r.audit.iter().map(|e| {
-            vec![
-                e.id.to_string(),
-                escape(&e.at),
-                escape(&e.actor),
-                escape(&e.command),
-                escape(&e.subjects.join(", ")),
-                escape(&e.outcome),
-                opt_html(&e.detail),
-            ]
-        }),
-        "No audit entry names this person.",
-    );
-    h.push_str("</body>\n</html>\n");
-    h
-}
-
-/// A table of already escaped cells, or `empty` when there are no rows.
-fn table(h: &mut String, id: &str, head: &[&str], rows: impl Iterator<Item = Vec<String>>, empty: &str) {
-    let rows: Vec<Vec<String>> = rows.collect();
-    if rows.is_empty() {
-        let _ = writeln!(h, "<p id=\"{id}-none\">{empty}</p>");
-        return;
-    }
-    let _ = write!(h, "<table id=\"{id}\">\n<thead><tr>");
-    for c in head {
-        let _ = write!(h, "<th>{c}</th>");
-    }
-    h.push_str("</tr></thead>\n<tbody>\n");
-    for row in rows {
-        h.push_str("<tr>");
-        for c in row {
-            let _ = write!(h, "<td>{c}</td>");
-        }
-        h.push_str("</tr>\n");
-    }
-    h.push_str("</tbody>\n</table>\n");
+    let opt = |s: &Option<String>| s.clone().unwrap_or_default();
+    let page = AccessPage {
+        r,
+        who: p.name.clone().unwrap_or_else(|| format!("person {}", p.id.0)),
+        details: vec![
+            ("Person id", p.id.0.to_string()),
+            ("Name", opt(&p.name)),
+            ("Email", opt(&p.email)),
+            ("Known before any photo (external)", if p.external { "yes" } else { "no" }.into()),
+            ("Record created", p.created_at.clone()),
+            ("Confirmed faces", p.confirmed_faces.to_string()),
+            ("Suggested faces (not confirmed)", p.suggested_faces.to_string()),
+            ("Photos", p.photos.to_string()),
+        ],
+        information: information_items(&r.information),
+        stored_per_face: STORED_PER_FACE,
+        colours: Colours { confirmed: css_colour(CONFIRMED_RGB), suggested: css_colour(SUGGESTED_RGB), cover: css_colour(COVER_RGB) },
+        photos: r
+            .photos
+            .iter()
+            .zip(thumbnails)
+            .map(|(photo, thumbnail)| PhotoRow {
+                photo,
+                class: if photo.status == Link::Confirmed { "confirmed" } else { "suggested" },
+                status: status_text(photo.status),
+                thumbnail,
+                faces: photo.faces.iter().map(face_text).collect(),
+            })
+            .collect(),
+    };
+    askama::Template::render(&page).map_err(|e| Error::Invalid(format!("cannot render the HTML report: {e}")))
 }
 
 struct Thumbnail {
@@ -734,7 +559,7 @@ fn thumbnail(photo: &ReportPhoto, limits: &crate::photo::Limits) -> std::result:
     let warning = photo
         .content_sha256
         .as_deref()
-        .filter(|indexed| *indexed != hex(&Sha256::digest(&bytes)))
+        .filter(|indexed| *indexed != hex::encode(Sha256::digest(&bytes)))
         .map(|_| "The file has changed since it was indexed; the marked box may not match it.".to_string());
     let (w, h) = img.dimensions();
     let scale = (THUMB_MAX as f32 / w.max(h) as f32).min(1.0);
@@ -757,7 +582,7 @@ fn thumbnail(photo: &ReportPhoto, limits: &crate::photo::Limits) -> std::result:
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
         .encode_image(&thumb)
         .map_err(|e| format!("The thumbnail could not be encoded ({e})."))?;
-    Ok(Thumbnail { data_uri: format!("data:image/jpeg;base64,{}", base64(&jpeg)), width: tw, height: th, warning })
+    Ok(Thumbnail { data_uri: format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(&jpeg)), width: tw, height: th, warning })
 }
 
 /// Draws the outline of `r` (clamped to the image), `thickness` px wide, inside the box (a
@@ -780,24 +605,6 @@ fn draw_box(img: &mut image::RgbImage, r: &Rect, colour: image::Rgb<u8>, thickne
             }
         }
     }
-}
-
-/// Standard base64 (RFC 4648) with padding.
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -839,23 +646,35 @@ fn write_private(out: &Path, bytes: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A person whose name, email and audit detail are markup: the page shows them as text (askama
+    /// escapes), and the CSV gives every field back whole.
     #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (plain, coded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
-            assert_eq!(base64(plain.as_bytes()), coded);
-        }
-    }
+    fn markup_in_the_data_is_text_in_the_html_and_whole_in_the_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("library.db")).unwrap();
+        let name = "<script>alert(1)</script>";
+        let email = r#""o'neil" & co <x@example.org>"#;
+        let detail = "a, \"quoted\"\r\nand two lines";
+        let a = store.add_person(Some(name), Some(email), true).unwrap();
+        store.audit("alice", "person name", &[format!("person:{}", a.0)], "ok", Some(detail)).unwrap();
+        let r = collect(&store, a, chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(), &Notice::default()).unwrap();
 
-    #[test]
-    fn csv_quotes_what_needs_it() {
-        let mut s = String::new();
-        csv_line(&mut s, ["plain", "a,b", "say \"hi\"", "two\nlines", " pad", ""].iter().map(|c| c.to_string()));
-        assert_eq!(s, "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\" pad\",\r\n");
-    }
+        let html = html(&r).unwrap();
+        assert!(!html.contains("<script") && !html.contains("<x@") && !html.contains("\"o'neil\""), "{html}");
+        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{html}");
+        assert!(html.contains("&#34;o&#39;neil&#34; &#38; co &#60;x@example.org&#62;"), "{html}");
 
-    #[test]
-    fn html_escape_covers_markup_and_quotes() {
-        assert_eq!(escape(r#"<a href="x">O'Neil & co</a>"#), "&lt;a href=&quot;x&quot;&gt;O&#39;Neil &amp; co&lt;/a&gt;");
+        let csv = csv(&r).unwrap();
+        let mut reader = ::csv::Reader::from_reader(csv.as_slice());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+        assert_eq!(header, CSV_COLUMNS);
+        let col = |c: &str| CSV_COLUMNS.iter().position(|h| *h == c).unwrap();
+        let records: Vec<::csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+        let person: Vec<_> = records.iter().filter(|r| &r[0] == "person").collect();
+        assert_eq!((person.len(), &person[0][col("name")], &person[0][col("email")]), (1, name, email));
+        let audit: Vec<_> = records.iter().filter(|r| &r[0] == "audit").collect();
+        assert_eq!((audit.len(), &audit[0][col("detail")]), (1, detail));
+        assert!(csv.ends_with(b"\r\n"));
     }
 
     #[test]
@@ -871,7 +690,7 @@ mod tests {
         assert_eq!(r.audit.len(), 1);
         assert_eq!(r.audit[0].subjects, vec![format!("person:{}", a.0), OTHER_PERSON.to_string(), "photo:3".to_string()]);
         assert!(r.photos.is_empty() && r.consents.is_empty());
-        let html = html(&r);
+        let html = html(&r).unwrap();
         assert!(html.contains("Ada") && !html.contains("Ben") && html.contains("No photo in the library"));
         assert!(collect(&store, PersonId(b.0 + 100), chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(), &Notice::default()).is_err());
     }

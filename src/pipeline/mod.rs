@@ -21,7 +21,6 @@ use crate::error::{Error, Result};
 use crate::library::Library;
 use crate::photo;
 use crate::store::{PhotoRecord, PhotoState};
-use crate::vision::manifest::hex;
 use crate::vision::{Device, FaceModels, Manifest, Pyramid};
 use scan::Candidate;
 
@@ -225,7 +224,7 @@ fn process(
         Ok(b) => b,
         Err(e) => return failed(String::new(), format!("cannot read: {e}")),
     };
-    let content_hash = hex(&Sha256::digest(&bytes));
+    let content_hash = hex::encode(Sha256::digest(&bytes));
     if let Some((id, at)) = erased.get(&content_hash) {
         return failed(content_hash, format!("identical to a file removed by erasure {id} on {at}; not indexed, review it"));
     }

@@ -9,7 +9,6 @@ use sha2::{Digest, Sha256};
 
 use super::{now_iso, Store};
 use crate::error::Result;
-use crate::vision::manifest::hex;
 
 /// The hash before the first entry.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -44,7 +43,7 @@ pub fn entry_hash(prev: &str, id: i64, at: &str, actor: &str, command: &str, sub
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
-    hex(&h.finalize())
+    hex::encode(h.finalize())
 }
 
 impl Store {

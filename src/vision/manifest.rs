@@ -231,14 +231,14 @@ impl Manifest {
             "{:?}|{}:{}|{:?}|{:?}|{:?}|{}",
             self.detector, e.model.id, e.model.sha256, e.input, e.template, e.keypoints, e.flip_average,
         );
-        hex(&Sha256::digest(text.as_bytes()))[..16].to_string()
+        hex::encode(Sha256::digest(text.as_bytes()))[..16].to_string()
     }
 
     /// Reads a model file and checks it against the manifest's sha256.
     pub fn read_verified(&self, model: &ModelFile) -> Result<Vec<u8>> {
         let path = self.dir.join(&model.file);
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let actual = hex(&Sha256::digest(&bytes));
+        let actual = hex::encode(Sha256::digest(&bytes));
         if !actual.eq_ignore_ascii_case(&model.sha256) {
             return Err(Error::Model {
                 path,
@@ -252,6 +252,3 @@ impl Manifest {
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}

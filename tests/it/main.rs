@@ -1,7 +1,10 @@
 //! Integration tests: the real `facegate` binary, the real ONNX models, real photos and real
 //! SQLite files in temporary libraries. Accuracy tests on `../shared/faces` skip when it is absent.
+//! Browser tests (a real headless Chromium, `browser.rs`) skip where it is not installed, except
+//! under CI.
 
 mod accuracy;
+mod browser;
 mod cli;
 mod common;
 mod consent;

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
+use base64::Engine as _;
 use serde_json::Value;
 
 use crate::common::*;
@@ -181,8 +182,12 @@ fn the_access_report_holds_every_photo_consent_and_use_of_the_person_and_nothing
     let html = std::fs::read_to_string(&path).unwrap();
     assert_only_about_eileen(&html, "HTML");
     assert_self_contained(&html);
-    assert!(html.contains("Signed &lt;b&gt;paper&lt;/b&gt; form &amp; &quot;scan&quot;"), "the note is escaped");
-    assert!(!html.contains("<b>paper</b>"));
+    // The note's markup is text: escaped in the file, whole in the cell.
+    assert!(!html.contains("<b>paper</b>") && !html.contains("\"scan\""));
+    let note = header_col(&html, "consents", "Note");
+    for row in table_rows(&html, "consents") {
+        assert_eq!(row.cells[note], EILEEN_NOTE, "{row:?}");
+    }
     let rows = table_rows(&html, "photos");
     assert_eq!(rows.len(), 2, "{rows:?}");
     for (row, (file, status, colour)) in rows.iter().zip([(&png, "confirmed", CONFIRMED_RGB), (&jpg, "suggested, not confirmed", SUGGESTED_RGB)]) {
@@ -260,35 +265,12 @@ fn near(a: [u8; 3], b: [u8; 3]) -> bool {
     a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 60)
 }
 
-/// RFC 4180 records: quoted fields may hold commas, doubled quotes and line breaks.
+/// Every record of a CSV report, the header first, read by the `csv` crate (which also checks
+/// that every record has the header's number of fields).
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let (mut records, mut record, mut field) = (Vec::new(), Vec::new(), String::new());
-    let mut chars = text.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') => {
-                assert!(field.is_empty(), "a quote inside an unquoted field: {field}");
-                quoted = true;
-            }
-            (false, ',') => record.push(std::mem::take(&mut field)),
-            (false, '\n') => panic!("a record ends without CR LF"),
-            (false, '\r') => {
-                assert_eq!(chars.next(), Some('\n'), "CR without LF");
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-            }
-            (false, c) => field.push(c),
-        }
-    }
-    assert!(!quoted && field.is_empty() && record.is_empty(), "the CSV ends inside a record");
-    records
+    assert!(text.ends_with("\r\n") && !text.replace("\r\n", "").contains('\r'), "records end with CR LF");
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(text.as_bytes());
+    reader.records().map(|r| r.expect("a valid CSV record").iter().map(str::to_string).collect()).collect()
 }
 
 /// A start tag: its name and attributes (values unescaped).
@@ -360,8 +342,35 @@ fn parse_tag(s: &str) -> (Tag, usize) {
     }
 }
 
+/// Replaces character references: the named ones an escaper writes and numeric ones (`&#60;`,
+/// `&#x3c;`).
 fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let end = rest.find(';').unwrap_or_else(|| panic!("unterminated character reference: {rest}"));
+        let name = &rest[1..end];
+        let c = match name {
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" => '\'',
+            "amp" => '&',
+            _ => {
+                let code = match name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
+                    Some(hex) => u32::from_str_radix(hex, 16),
+                    None => name.strip_prefix('#').unwrap_or_else(|| panic!("unknown reference &{name};")).parse(),
+                };
+                char::from_u32(code.unwrap_or_else(|e| panic!("&{name};: {e}"))).expect("a character")
+            }
+        };
+        out.push(c);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Text with the tags removed, unescaped, trimmed.
@@ -377,6 +386,13 @@ fn text_of(html: &str) -> String {
         }
     }
     unescape(out.trim())
+}
+
+/// The position of the column headed `name` in `<table id="ID">`.
+fn header_col(html: &str, id: &str, name: &str) -> usize {
+    let start = html.find(&format!("<table id=\"{id}\">")).expect("the table");
+    let head = &html[start..start + html[start..].find("</thead>").expect("a thead")];
+    head.split("<th>").skip(1).position(|th| text_of(&th[..th.find("</th>").expect("closed th")]) == name).unwrap_or_else(|| panic!("no column {name}"))
 }
 
 #[derive(Debug)]
@@ -441,30 +457,7 @@ fn assert_self_contained(html: &str) {
 fn decode_data_uri(uri: &str) -> image::RgbImage {
     let (head, data) = uri.split_once(',').expect("data URI with a comma");
     assert!(head.starts_with("data:image/") && head.ends_with(";base64"), "{head}");
-    image::load_from_memory(&base64_decode(data)).expect("the thumbnail decodes").to_rgb8()
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => panic!("not base64: {:?}", c as char),
-    };
-    let s = s.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for &c in s {
-        acc = (acc << 6) | u32::from(value(c));
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
+    image::load_from_memory(&base64::engine::general_purpose::STANDARD.decode(data).expect("base64")).expect("the thumbnail decodes").to_rgb8()
 }
 
 /// Issue 10 C3: in a group photo, every face that is not the subject's is covered in the
@@ -527,4 +520,65 @@ fn the_access_report_covers_other_faces_and_gives_the_article_15_information() {
     let info = table_rows(&html, "information");
     assert!(info.iter().any(|r| r.cells.iter().any(|c| c.contains("Acme Photo Archive Ltd"))), "{info:?}");
     assert!(info.iter().any(|r| r.cells.iter().any(|c| c == "ten years")), "{info:?}");
+}
+
+/// Issue 10 C3: in a real browser at a 1280 × 900 viewport, nothing in the report runs past the
+/// right edge (the consent table used to), no table cell's content spills out of its cell, every
+/// thumbnail decodes, and the console stays free of errors (the page's Content-Security-Policy
+/// would log a blocked load there). The consent gets the long unbroken values real records hold:
+/// an evidence file's name and sha256, a project name, a note with a reference number.
+#[tokio::test]
+async fn the_access_report_fits_a_1280_px_window_in_a_real_browser() {
+    let Some(browser) = crate::browser::Browser::start(1280, 900).await else { return };
+    let s = scenario();
+    let e = s.eileen.to_string();
+    let project = "summer-festival-2026-press-photography-and-social-media-campaign";
+    s.lib.json(&["project", "add", project, "--until", "2026-12-31"], 0);
+    let evidence = s.lib.tmp.path().join("signed-consent-form-eileen-collins-reception-desk-scan-2026-01-10.pdf");
+    std::fs::write(&evidence, b"%PDF-1.4 a signed form").unwrap();
+    let note = format!("Reference {}; {}", "FORM-2026-0000000000000000000000000000000000000000000000000000000000000001", EILEEN_NOTE);
+    let evidence_arg = evidence.to_str().unwrap();
+    let grant = ["consent", "grant", &e, "--purpose", "intranet", "--project", project, "--until", "2026-12-31", "--source", "paper", "--evidence", evidence_arg, "--note", &note];
+    s.lib.json(&grant, 0);
+    let (_, path) = s.report("html", "report.html");
+    assert_eq!(table_rows(&std::fs::read_to_string(&path).unwrap(), "consents").len(), 3);
+
+    browser.open_file(&path).await;
+    assert!(browser.client.title().await.unwrap().starts_with("Access report"));
+    let layout = browser
+        .js(
+            "const vw = window.innerWidth;
+             const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className ? '.' + el.className : '');
+             const past = [...document.querySelectorAll('body *')]
+                 .filter(el => el.getBoundingClientRect().right > vw)
+                 .map(el => name(el) + ' ends at ' + el.getBoundingClientRect().right);
+             const spilling = [...document.querySelectorAll('td, th')]
+                 .filter(el => el.scrollWidth > el.clientWidth)
+                 .map(el => name(el) + ' holds ' + el.scrollWidth + ' px in ' + el.clientWidth + ': ' + el.textContent.slice(0, 60));
+             const images = [...document.images];
+             return {
+                 viewport: vw,
+                 scroll_width: document.documentElement.scrollWidth,
+                 consents_right: document.getElementById('consents').getBoundingClientRect().right,
+                 past, spilling,
+                 images: images.length,
+                 decoded: images.filter(i => i.complete && i.naturalWidth > 0).length,
+             };",
+        )
+        .await;
+    // The consent table in view, for a person to look at (target/tmp/browser/).
+    browser.js("document.getElementById('consents-heading').scrollIntoView(); return null").await;
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser/access-report-consents-1280.png");
+    browser.screenshot(&shot).await;
+    eprintln!("screenshot: {}", shot.display());
+    let width = |k: &str| layout[k].as_f64().unwrap_or_else(|| panic!("{k}: {layout}"));
+    assert_eq!(width("viewport"), 1280.0);
+    assert!(width("scroll_width") <= 1280.0, "the page scrolls sideways: {layout:#}");
+    assert!(width("consents_right") <= 1280.0, "the consent table runs past the window: {layout:#}");
+    assert_eq!(layout["past"].as_array().unwrap().len(), 0, "elements past the right edge: {layout:#}");
+    assert_eq!(layout["spilling"].as_array().unwrap().len(), 0, "cells whose content spills out: {layout:#}");
+    assert_eq!((layout["images"].as_u64(), layout["decoded"].as_u64()), (Some(2), Some(2)), "{layout}");
+    let console: Vec<String> = browser.console().await.into_iter().map(|c| format!("{}: {}", c.level, c.message)).collect();
+    assert!(console.iter().all(|c| !c.starts_with("SEVERE") && !c.starts_with("WARNING")), "the console: {console:#?}");
+    browser.close().await;
 }
