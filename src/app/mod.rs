@@ -7,5 +7,9 @@
 //! A refusal is audited too (outcome `denied`), then returned as [`crate::Error::Denied`].
 
 mod auth;
+pub mod files;
+pub mod gate;
+pub mod overview;
+pub mod users;
 
 pub use auth::{Actor, Permission, Role};

@@ -13,3 +13,5 @@ mod malformed;
 mod persons;
 mod report;
 mod search;
+mod users;
+mod web;
