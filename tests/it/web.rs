@@ -348,14 +348,32 @@ fn names_come_back_escaped() {
     let server = Server::start(&lib);
     let mut eve = signed_in(&server, "<b>eve</b>", "eve password 1");
     let page = eve.get(&server.url("/persons")).text();
-    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
-    assert!(!page.contains("<script>alert(1)"), "{page}");
-    assert!(!page.contains("<img src=x"), "{page}");
-    assert!(!page.contains("<b>eve</b>") && page.contains("&lt;b&gt;eve&lt;/b&gt;"), "{page}");
+    for raw in ["<script>alert(1)", "<img src=x", "<b>eve"] {
+        assert!(!page.contains(raw), "{raw} unescaped in {page}");
+    }
+    assert_eq!(unescape(between(&page, "<h2>", "</h2>")), "<script>alert(1)</script>");
+    assert_eq!(unescape(between(&page, "<p class=\"email\">", "</p>")), "\"><img src=x onerror=alert(2)>@example.org");
+    assert_eq!(unescape(between(&page, "<div class=\"who\">\n    <span>", " <span")), "<b>eve</b>");
     // Also in the sign-in form, refilled with the name tried.
     let mut c = Client::new();
     let r = c.sign_in(&server, "<script>x</script>", "wrong password!");
-    assert!(!r.text().contains("<script>x") && r.text().contains("&lt;script&gt;x"), "{}", r.text());
+    assert!(!r.text().contains("<script>x"), "{}", r.text());
+    assert_eq!(unescape(between(&r.text(), "autofocus value=\"", "\"")), "<script>x</script>");
+}
+
+/// The text of `html` after the first `start` up to the next `end`.
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let from = html.find(start).unwrap_or_else(|| panic!("no {start:?} in {html}")) + start.len();
+    &html[from..from + html[from..].find(end).unwrap()]
+}
+
+/// Undoes HTML escaping (named or numeric entities), to compare with what was stored.
+fn unescape(s: &str) -> String {
+    let mut out = s.to_string();
+    for (entity, c) in [("&lt;", "<"), ("&#60;", "<"), ("&gt;", ">"), ("&#62;", ">"), ("&quot;", "\""), ("&#34;", "\""), ("&#39;", "'"), ("&#x27;", "'"), ("&amp;", "&"), ("&#38;", "&")] {
+        out = out.replace(entity, c);
+    }
+    out
 }
 
 #[test]
@@ -515,8 +533,10 @@ fn the_api_answers_as_check_does() {
 fn thumbnails_are_made_once_and_kept_owner_only() {
     let (lib, _) = library();
     let server = Server::start(&lib);
-    let mut vic = signed_in(&server, "vic", VIEWER_PASSWORD);
     let face = face_ids(&lib)[0];
+    let person = lib.json(&["person", "add", "--name", "Grace"], 0)["id"].as_i64().unwrap();
+    lib.json(&["face", "move", &face.to_string(), "--to", &person.to_string()], 0);
+    let mut vic = signed_in(&server, "vic", VIEWER_PASSWORD);
     let thumb = vic.get(&server.url(&format!("/faces/{face}/thumb")));
     assert_eq!((thumb.status, thumb.header("content-type")), (200, Some("image/jpeg")));
     let img = image::load_from_memory(&thumb.body).unwrap();
@@ -539,5 +559,6 @@ fn thumbnails_are_made_once_and_kept_owner_only() {
     assert_eq!(std::fs::metadata(&files[0]).unwrap().modified().unwrap(), before);
     // The persons page shows a thumbnail for each person with a face.
     let page = vic.get(&server.url("/persons")).text();
-    assert!(page.contains("/thumb\""), "{page}");
+    assert!(page.contains(&format!("<img src=\"/faces/{face}/thumb\"")), "{page}");
+    assert_eq!(vic.get(&server.url("/faces/999999/thumb")).status, 404);
 }
