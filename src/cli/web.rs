@@ -25,7 +25,7 @@ pub fn user(cli: &Cli, dir: PathBuf, c: &UserCommand) -> anyhow::Result<ExitCode
             reply(cli, &user, &format!("added user {} ({})", user.name, user.role))
         }
         UserCommand::List => {
-            let mut lib = open(&dir, Access::Write)?;
+            let mut lib = open(&dir, Access::Read)?;
             let list = users::list_users(&mut lib.store, &owner(cli))?;
             if cli.json {
                 print_json(&serde_json::json!({ "users": list }))?;
@@ -62,7 +62,8 @@ pub fn user(cli: &Cli, dir: PathBuf, c: &UserCommand) -> anyhow::Result<ExitCode
 }
 
 pub fn token(cli: &Cli, dir: PathBuf, c: &TokenCommand) -> anyhow::Result<ExitCode> {
-    let mut lib = open(&dir, Access::Write)?;
+    let access = if matches!(c, TokenCommand::List) { Access::Read } else { Access::Write };
+    let mut lib = open(&dir, access)?;
     match c {
         TokenCommand::Create { user, label } => {
             let t = users::create_token(&mut lib.store, &owner(cli), user, label.as_deref())?;

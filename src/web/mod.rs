@@ -155,7 +155,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until interrupted (Ctrl-C or SIGTERM).
+/// Serves until interrupted (Ctrl-C or SIGTERM), over HTTPS when given a certificate and key.
 pub fn serve(config: Config) -> Result<()> {
     let db = config.library.join(DB_FILE);
     // A new library is made as `index` makes one (owner-only folder); an existing one is only
@@ -165,16 +165,34 @@ pub fn serve(config: Config) -> Result<()> {
     } else {
         Library::open(&config.library, Access::Write)?;
     }
-    if config.tls.is_some() {
-        return Err(Error::Invalid("--tls-cert/--tls-key: HTTPS is not built into this version yet; run it behind a reverse proxy that terminates TLS".into()));
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Error::Invalid(format!("starting the server: {e}")))?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| Error::Invalid(format!("cannot listen on {}: {e}", config.listen)))?;
-        let addr = listener.local_addr().map_err(|e| Error::Invalid(format!("listening: {e}")))?;
-        eprintln!("facegate: serving {} on http://{addr}", config.library.display());
-        let app = router(AppState::new(config.library.clone(), false, config.today));
-        axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.map_err(|e| Error::Invalid(format!("serving: {e}")))
+        let failed = |what: &str, e: std::io::Error| Error::Invalid(format!("{what} {}: {e}", config.listen));
+        let listener = std::net::TcpListener::bind(config.listen).map_err(|e| failed("cannot listen on", e))?;
+        listener.set_nonblocking(true).map_err(|e| failed("listening on", e))?;
+        let addr = listener.local_addr().map_err(|e| failed("listening on", e))?;
+        let app = router(AppState::new(config.library.clone(), config.tls.is_some(), config.today));
+        let Some((cert, key)) = &config.tls else {
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| failed("listening on", e))?;
+            eprintln!("facegate: serving {} on http://{addr}", config.library.display());
+            return axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.map_err(|e| failed("serving on", e));
+        };
+        let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await.map_err(|e| {
+            Error::Invalid(format!("--tls-cert {} / --tls-key {}: cannot load a PEM certificate chain and private key: {e}", cert.display(), key.display()))
+        })?;
+        let handle = axum_server::Handle::new();
+        let stopping = handle.clone();
+        tokio::spawn(async move {
+            shutdown().await;
+            stopping.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+        });
+        eprintln!("facegate: serving {} on https://{addr}", config.library.display());
+        axum_server::from_tcp_rustls(listener, tls)
+            .map_err(|e| failed("listening on", e))?
+            .handle(handle)
+            .serve(app.into_make_service())
+            .await
+            .map_err(|e| failed("serving on", e))
     })
 }
 

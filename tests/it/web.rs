@@ -37,9 +37,14 @@ impl Drop for Server {
 impl Server {
     /// Starts the server on a free port and waits until it listens.
     fn start(lib: &Lib) -> Server {
+        Server::start_with(lib, &[])
+    }
+
+    fn start_with(lib: &Lib, extra: &[&str]) -> Server {
         let mut child = lib
             .cmd()
             .args(["--now", TODAY, "serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -49,7 +54,7 @@ impl Server {
         let mut server = Server { child, addr: String::new() };
         for line in lines.by_ref() {
             let line = line.unwrap();
-            if let Some(url) = line.split("on http://").nth(1) {
+            if let Some(url) = line.split(" on http://").nth(1).or_else(|| line.split(" on https://").nth(1)) {
                 server.addr = url.trim().to_string();
                 break;
             }
@@ -561,4 +566,42 @@ fn thumbnails_are_made_once_and_kept_owner_only() {
     let page = vic.get(&server.url("/persons")).text();
     assert!(page.contains(&format!("<img src=\"/faces/{face}/thumb\"")), "{page}");
     assert_eq!(vic.get(&server.url("/faces/999999/thumb")).status, 404);
+}
+
+/// Where a program is on PATH.
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(program)).find(|f| f.is_file()))
+}
+
+#[test]
+fn serves_https_with_secure_cookies() {
+    let (Some(openssl), Some(curl)) = (which("openssl"), which("curl")) else {
+        eprintln!("skipped: needs openssl (to make a certificate) and curl (an HTTPS client)");
+        return;
+    };
+    let (lib, _) = library();
+    let (cert, key) = (lib.tmp.path().join("cert.pem"), lib.tmp.path().join("key.pem"));
+    let made = std::process::Command::new(openssl)
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let server = Server::start_with(&lib, &["--tls-cert", c, "--tls-key", k]);
+    let fetched = std::process::Command::new(&curl).args(["-sk", "-i", &format!("https://{}/login", server.addr)]).output().unwrap();
+    let reply = String::from_utf8_lossy(&fetched.stdout);
+    assert!(reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/2 200"), "{reply}{}", stderr(&fetched));
+    let cookie = reply.lines().find(|l| l.to_lowercase().starts_with("set-cookie: facegate_login=")).unwrap_or_else(|| panic!("{reply}"));
+    assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let plain = std::process::Command::new(&curl).args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{}/login", server.addr)]).output().unwrap();
+    assert_ne!(String::from_utf8_lossy(&plain.stdout), "200", "no plain HTTP on the TLS port");
+
+    // A key that is not one: a clear error naming the files, and no server.
+    std::fs::write(&key, "not a key").unwrap();
+    let out = lib.run(&["serve", "--listen", "127.0.0.1:0", "--tls-cert", c, "--tls-key", k]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("key.pem") && stderr(&out).contains("cannot load"), "{}", stderr(&out));
 }
