@@ -43,6 +43,10 @@ pub enum Error {
     /// The acting user's role does not allow the action (already audited as `denied`).
     #[error("not allowed: {0}")]
     Denied(String),
+
+    /// Another process holds the library's writer lock (an `index` run, say); try again later.
+    #[error("{0}")]
+    Busy(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -17,6 +17,8 @@ pub mod pipeline;
 pub mod query;
 pub mod review;
 pub mod store;
+pub mod thumbs;
 pub mod vision;
+pub mod web;
 
 pub use error::{Error, Result};

@@ -61,7 +61,7 @@ impl Library {
                 (Ok(()), _) => (Some(file), false),
                 (Err(_), Access::Read) => (None, false),
                 (Err(_), Access::Write) => {
-                    return Err(Error::Invalid(format!("library {} is in use by another facegate process", dir.display())))
+                    return Err(Error::Busy(format!("library {} is in use by another facegate process", dir.display())))
                 }
             },
             // A library on read-only media, or whose files are read-only: readers need no lock,

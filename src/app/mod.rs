@@ -10,10 +10,14 @@
 
 mod auth;
 mod consent;
+pub mod files;
+pub mod gate;
 mod gdpr;
+pub mod overview;
 mod persons;
 mod photos;
 mod review;
+pub mod users;
 
 use chrono::NaiveDate;
 

@@ -90,6 +90,60 @@ pub enum Command {
     /// Erase a person (GDPR Art. 17): photos, faces, embeddings, details, consents, evidence,
     /// in one step, with a certificate. Asks for confirmation on a terminal unless --yes.
     Erase(EraseArgs),
+    /// Users of the web app and the API: add, list, passwd, disable.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens (`Authorization: Bearer TOKEN`): create, list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Serve the web app and the HTTP API (`/api/v1`) over this library.
+    Serve(ServeArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a user. The password is read from standard input (one line) when it is not a
+    /// terminal, else asked for twice without echo; at least 10 characters.
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: crate::app::Role,
+    },
+    /// Every user with role, state and failed sign-ins.
+    List,
+    /// Set a user's password (read as for `user add`); ends their sessions and lifts a lock-out.
+    Passwd { name: String },
+    /// Disable a user: they cannot sign in, their sessions end and their tokens stop working.
+    Disable { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create an API token acting as a user; it is printed once and only its hash is kept.
+    Create {
+        #[arg(long)]
+        user: String,
+        /// What the token is for (e.g. the system that uses it).
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Every token (never the secret), with its user and last use.
+    List,
+    /// Revoke a token by its id.
+    Revoke { id: i64 },
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address and port to listen on. Default: localhost only.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -4,6 +4,7 @@
 pub mod args;
 mod consent;
 mod person;
+mod web;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -87,6 +88,7 @@ fn error_code(e: &anyhow::Error) -> &'static str {
                 crate::Error::DataCorruption { .. } => "data_corruption",
                 crate::Error::Invalid(_) => "invalid",
                 crate::Error::Denied(_) => "denied",
+                crate::Error::Busy(_) => "busy",
             };
         }
     }
@@ -133,6 +135,9 @@ fn dispatch(cli: &Cli, library_dir: PathBuf) -> anyhow::Result<ExitCode> {
         Command::Audit(c) => consent::audit(cli, library_dir, c),
         Command::Report(c) => consent::report(cli, library_dir, c),
         Command::Erase(a) => consent::erase(cli, library_dir, a),
+        Command::User(c) => web::user(cli, library_dir, c),
+        Command::Token(c) => web::token(cli, library_dir, c),
+        Command::Serve(a) => web::serve(cli, library_dir, a),
     }
 }
 

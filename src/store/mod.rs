@@ -16,10 +16,12 @@ mod consent;
 mod erasure;
 mod persons;
 mod schema;
+mod users;
 
 pub use audit::{entry_hash, AuditEntry, Verification};
 pub use erasure::{Erased, ErasurePlan};
 pub use consent::{ConsentRow, GateFace, GatePhoto, NewGrant, Project, Purpose, RevocationRow, Usage};
+pub use users::{Session, TokenRow, User, UserId};
 pub use persons::{FaceState, Link, LinkedBy, NewLink, Person, PersonFace, PersonId, PersonRef};
 
 /// A photo row's id. Ids are never reused (AUTOINCREMENT), so stale references cannot alias.
@@ -509,6 +511,14 @@ fn upsert_photo(
         |r| r.get(0),
     )?;
     Ok(id)
+}
+
+/// A store in a new temporary folder (kept while the folder lives), for unit tests.
+#[cfg(test)]
+pub fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("lib.db")).expect("open a temporary store");
+    (dir, store)
 }
 
 /// Current UTC time, ISO 8601 to the second.

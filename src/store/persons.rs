@@ -462,3 +462,15 @@ fn set_link(
     }
     Ok(())
 }
+
+impl Store {
+    /// One face per person to show them by: their first confirmed face, else their first face.
+    pub fn cover_faces(&self) -> Result<std::collections::HashMap<PersonId, FaceId>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT person_id, coalesce(min(CASE WHEN link = 'confirmed' THEN id END), min(id))
+             FROM faces WHERE person_id IS NOT NULL GROUP BY person_id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((PersonId(r.get(0)?), FaceId(r.get(1)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

@@ -197,6 +197,37 @@ const MIGRATIONS: &[&str] = &[
        , char(27), '\x1b'), char(28), '\x1c'), char(29), '\x1d'), char(30), '\x1e')
        , char(31), '\x1f'), char(127), '\x7f');
     ALTER TABLE photos ADD COLUMN needs_pixels INTEGER;",
+    // 9: users of the web app and the API. Passwords only as argon2id hashes (PHC strings);
+    // sessions and API tokens only as the SHA-256 of the random secret the client holds, so a
+    // copy of the database lets nobody sign in. Times are UTC, `now_iso`'s fixed-width text.
+    "CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'editor', 'dpo', 'admin')),
+        password_hash TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        failed_signins INTEGER NOT NULL DEFAULT 0,
+        locked_until TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_sha256 TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        csrf_token TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+    CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        label TEXT,
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        last_used_at TEXT,
+        revoked_at TEXT
+    );",
 ];
 
 /// For a database that cannot be written: its schema must be this version's, since it cannot be

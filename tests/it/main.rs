@@ -17,3 +17,5 @@ mod persons;
 mod report;
 mod schemas;
 mod search;
+mod users;
+mod web;

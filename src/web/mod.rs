@@ -1,0 +1,205 @@
+//! `facegate serve`: the web app and the HTTP API over a library folder, on axum and tokio.
+//! Pages are rendered on the server from askama templates (`templates/`, auto-escaped); the API
+//! lives under `/api/v1` and takes `Authorization: Bearer TOKEN`.
+//!
+//! **The library while an `index` runs.** Reads open the database afresh for each request,
+//! without the writer lock (SQLite's WAL lets them read while another process writes), so the app
+//! keeps answering during an index run. A change takes the writer lock for its request only; when
+//! another process holds it, the answer is 503 "library busy, try again". Sign-in and sessions
+//! write to the database without the lock, as audit entries of reads do.
+//!
+//! **Security.** Every route but `/login` and the style sheet needs a signed-in user (pages
+//! redirect to `/login`, the API answers 401). Sessions are random tokens kept server-side (as
+//! hashes), in an HttpOnly, SameSite=Strict cookie (Secure under TLS). Every POST to a page must
+//! carry the session's CSRF token (the `csrf` form field, or the `x-csrf-token` header, or `?csrf=`
+//! for multipart forms) and may not come from another origin. Files are served by id only.
+//!
+//! **Adding a page.** 1. A use-case function in `app/` that takes the actor, checks the role and
+//! audits. 2. A template in `templates/` that `{% extends "base.html" %}` and has a
+//! `layout: Layout` field (from `page.layout("section")`). 3. A small handler in `pages.rs`:
+//! extract `page: Page` first (it signs the user in), then path, query or form; call the use case
+//! through `state.read(..)` (reads) or `state.write(..)` (changes: role checked before the writer
+//! lock is taken); return `render(Template { .. })` or a redirect. Errors are `WebError`, turned
+//! into a page or JSON in one place (`error.rs`). 4. A line in [`router`]. Forms carry
+//! `<input type="hidden" name="csrf" value="{{ layout.csrf }}">`. An API route goes in `api.rs`
+//! with `ApiUser` instead of `Page` and a `#[utoipa::path]` so that it is in the OpenAPI document.
+
+mod api;
+mod auth;
+mod error;
+mod pages;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::NaiveDate;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::app::{Actor, Permission};
+use crate::error::{Error, Result};
+use crate::library::{Access, Library, DB_FILE};
+use crate::store::Store;
+pub use auth::{ApiUser, Layout, Page};
+pub use error::WebError;
+
+/// The largest request body: uploads up to 20 MB.
+pub const MAX_BODY: usize = 20 * 1024 * 1024;
+
+pub struct Config {
+    pub library: PathBuf,
+    pub listen: SocketAddr,
+    /// Certificate chain and private key (PEM) to serve HTTPS with.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Today, when fixed (`--now`), for the gate.
+    pub today: Option<NaiveDate>,
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub library: PathBuf,
+    /// Cookies get `Secure` (served over TLS).
+    pub secure: bool,
+    pub today: Option<NaiveDate>,
+}
+
+impl AppState {
+    pub fn new(library: PathBuf, secure: bool, today: Option<NaiveDate>) -> AppState {
+        AppState(Arc::new(Shared { library, secure, today }))
+    }
+
+    pub fn library(&self) -> &std::path::Path {
+        &self.0.library
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        self.0.today.unwrap_or_else(|| chrono::Local::now().date_naive())
+    }
+
+    /// Runs `f` on a fresh read connection, off the async threads (SQLite blocks).
+    pub async fn read<T, F>(&self, f: F) -> Result<T, WebError>
+    where
+        F: FnOnce(&mut Store) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.0.library.join(DB_FILE);
+        blocking(move || f(&mut Store::open(&db)?)).await
+    }
+
+    /// Runs a change: the role is checked first (a refusal is audited and answered 403 even while
+    /// the library is busy), then `f` runs holding the writer lock (503 when another process holds
+    /// it), after any erasure a crash left unfinished is completed.
+    pub async fn write<T, F>(&self, actor: &Actor, needs: Permission, action: &'static str, f: F) -> Result<T, WebError>
+    where
+        F: FnOnce(&mut Library) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let dir = self.0.library.clone();
+        let actor = actor.clone();
+        blocking(move || {
+            actor.require(&mut Store::open(&dir.join(DB_FILE))?, needs, action, &[])?;
+            let mut library = Library::open(&dir, Access::Write)?;
+            crate::gdpr::erase::finish_pending(&mut library)?;
+            f(&mut library)
+        })
+        .await
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T, WebError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(outcome) => outcome.map_err(WebError::from),
+        Err(e) => Err(WebError::Internal(format!("request task failed: {e}"))),
+    }
+}
+
+/// Every route, with the layers that apply to all of them.
+pub fn router(state: AppState) -> Router {
+    let pages = Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/persons", get(pages::persons))
+        .route("/users", get(pages::users))
+        .route("/users/disable", post(pages::disable_user))
+        .route("/faces/{id}/thumb", get(pages::face_thumb))
+        .route("/photos/{id}/preview", get(pages::photo_preview))
+        .route("/photos/{id}/original", get(pages::photo_original))
+        .route("/static/style.css", get(pages::style))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::check_forms));
+    let api = Router::new().route("/api/v1/openapi.json", get(api::openapi)).route("/api/v1/check", post(api::check));
+    let header = |name, value: &'static str| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
+    Router::new()
+        .merge(pages)
+        .merge(api)
+        .fallback(|| async { WebError::NotFound("there is no such page".into()) })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        // Outside the body limit, so that its 413 becomes our page or JSON too.
+        .layer(axum::middleware::from_fn(error::render))
+        .layer(CompressionLayer::new())
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header(header::REFERRER_POLICY, "same-origin"))
+        .layer(header(header::CONTENT_SECURITY_POLICY, "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"))
+        .layer(header(header::CACHE_CONTROL, "no-store"))
+        .with_state(state)
+}
+
+/// Serves until interrupted (Ctrl-C or SIGTERM), over HTTPS when given a certificate and key.
+pub fn serve(config: Config) -> Result<()> {
+    let db = config.library.join(DB_FILE);
+    // A new library is made as `index` makes one (owner-only folder); an existing one is only
+    // brought up to the current schema, without the writer lock, so an index run may go on.
+    if db.exists() {
+        Store::open(&db)?;
+    } else {
+        Library::open(&config.library, Access::Write)?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Error::Invalid(format!("starting the server: {e}")))?;
+    runtime.block_on(async {
+        let failed = |what: &str, e: std::io::Error| Error::Invalid(format!("{what} {}: {e}", config.listen));
+        let listener = std::net::TcpListener::bind(config.listen).map_err(|e| failed("cannot listen on", e))?;
+        listener.set_nonblocking(true).map_err(|e| failed("listening on", e))?;
+        let addr = listener.local_addr().map_err(|e| failed("listening on", e))?;
+        let app = router(AppState::new(config.library.clone(), config.tls.is_some(), config.today));
+        let Some((cert, key)) = &config.tls else {
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| failed("listening on", e))?;
+            eprintln!("facegate: serving {} on http://{addr}", config.library.display());
+            return axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.map_err(|e| failed("serving on", e));
+        };
+        let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await.map_err(|e| {
+            Error::Invalid(format!("--tls-cert {} / --tls-key {}: cannot load a PEM certificate chain and private key: {e}", cert.display(), key.display()))
+        })?;
+        let handle = axum_server::Handle::new();
+        let stopping = handle.clone();
+        tokio::spawn(async move {
+            shutdown().await;
+            stopping.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+        });
+        eprintln!("facegate: serving {} on https://{addr}", config.library.display());
+        axum_server::from_tcp_rustls(listener, tls)
+            .map_err(|e| failed("listening on", e))?
+            .handle(handle)
+            .serve(app.into_make_service())
+            .await
+            .map_err(|e| failed("serving on", e))
+    })
+}
+
+async fn shutdown() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
