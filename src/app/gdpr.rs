@@ -52,7 +52,13 @@ impl App<'_> {
         self.require(Permission::Erase, "erase", &[format!("person:{}", opts.person.0)])?;
         let mut opts = opts.clone();
         opts.actor = self.actor.name.clone();
-        erase::execute(self.library, manifest, plan, &opts)
+        // Cached crops and previews are copies of the person's face: gone before the rows go
+        // (a failed erasure only loses a cache), and again after, for any made meanwhile.
+        let (faces, photos): (Vec<_>, Vec<_>) = (plan.face_ids(), plan.photos.iter().map(|p| p.photo_id).collect());
+        crate::thumbs::forget(&self.library.dir, &faces, &photos)?;
+        let report = erase::execute(self.library, manifest, plan, &opts)?;
+        crate::thumbs::forget(&self.library.dir, &faces, &photos)?;
+        Ok(report)
     }
 
     /// Finishes every erasure a crash interrupted.

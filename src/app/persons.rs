@@ -94,6 +94,26 @@ impl App<'_> {
         Ok(Confirmed { person: self.store().person(person)?, faces })
     }
 
+    /// Marks a person external (a visitor, a hired model) or not.
+    pub fn mark_external(&mut self, id: PersonId, external: bool) -> Result<()> {
+        let subject = [format!("person:{}", id.0)];
+        self.require(Permission::EditPersons, "person external", &subject)?;
+        if self.store().person(id)?.external == external {
+            return Ok(());
+        }
+        self.library.store.set_external(id, external)?;
+        self.audit("person external", &subject, if external { "external" } else { "not external" }, None)
+    }
+
+    /// A new person made of one face (the review queue's "new person").
+    pub fn new_person_from(&mut self, face: FaceId) -> Result<Person> {
+        self.require(Permission::EditPersons, "person add", &[format!("face:{}", face.0)])?;
+        let id = self.library.store.add_person(None, None, false)?;
+        self.library.store.move_faces(&[face], id)?;
+        self.audit("person add", &[format!("person:{}", id.0), format!("face:{}", face.0)], "ok", Some("from the review queue"))?;
+        self.store().person(id)
+    }
+
     /// Makes a new person of some of a person's faces.
     pub fn split_person(&mut self, from: PersonId, faces: &[FaceId]) -> Result<Person> {
         self.require(Permission::EditPersons, "person split", &[format!("person:{}", from.0)])?;

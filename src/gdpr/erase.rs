@@ -98,6 +98,13 @@ pub struct Plan {
     pub uses: Vec<RecordedUse>,
 }
 
+impl Plan {
+    /// The erased person's faces in the planned photos.
+    pub fn face_ids(&self) -> Vec<FaceId> {
+        self.photos.iter().flat_map(|p| p.faces.iter().map(|f| f.0)).collect()
+    }
+}
+
 /// What an erasure did; also the certificate's content (no personal data).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {

@@ -25,11 +25,11 @@ pub use users::{Session, TokenRow, User, UserId};
 pub use persons::{FaceState, Link, LinkedBy, NewLink, Person, PersonFace, PersonId, PersonRef};
 
 /// A photo row's id. Ids are never reused (AUTOINCREMENT), so stale references cannot alias.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct PhotoId(pub i64);
 
 /// A face row's id; also the key of the face's vector in the HNSW index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct FaceId(pub i64);
 
 /// What the library knows of a file from its last run, to decide whether to process it again.

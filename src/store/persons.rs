@@ -13,17 +13,17 @@ use super::{now_iso, FaceId, PhotoId, Store};
 use crate::error::{Error, Result};
 use crate::vision::Rect;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct PersonId(pub i64);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Link {
     Confirmed,
     Suggested,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LinkedBy {
     Human,
@@ -82,8 +82,8 @@ pub struct Person {
     pub photos: usize,
 }
 
-/// What clustering needs to know about a face.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// What clustering needs to know about a face (also what an undo puts back).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct FaceState {
     pub face: FaceId,
     pub photo: PhotoId,
@@ -278,6 +278,13 @@ impl Store {
             .query_map([], |r| Ok(FaceId(r.get(0)?)))?
             .collect::<rusqlite::Result<_>>()?;
         self.faces(&ids)
+    }
+
+    /// Marks a person as external (known before any photo showed them) or not.
+    pub fn set_external(&mut self, id: PersonId, external: bool) -> Result<()> {
+        self.person(id)?;
+        self.conn.execute("UPDATE persons SET external = ?2, auto = 0 WHERE id = ?1", params![id.0, external])?;
+        Ok(())
     }
 
     /// The faces a human still has to decide, as (face, its person when suggested): faces linked

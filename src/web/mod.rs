@@ -28,6 +28,7 @@ mod api;
 mod auth;
 mod error;
 mod pages;
+mod views;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -67,6 +68,8 @@ pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
     pub library: PathBuf,
+    /// The models folder (`--models`), for pages that search by face.
+    pub models: Option<PathBuf>,
     /// Cookies get `Secure` (served over TLS).
     pub secure: bool,
     pub today: Option<NaiveDate>,
@@ -74,7 +77,31 @@ pub struct Shared {
 
 impl AppState {
     pub fn new(library: PathBuf, secure: bool, today: Option<NaiveDate>) -> AppState {
-        AppState(Arc::new(Shared { library, secure, today }))
+        AppState(Arc::new(Shared { library, models: None, secure, today }))
+    }
+
+    /// The model manifest (read on each use: it is a small file).
+    pub fn manifest(&self) -> Result<crate::vision::Manifest> {
+        crate::vision::Manifest::load(&crate::vision::runtime::find_models(self.0.models.as_deref())?)
+    }
+
+    /// Runs a use case on [`crate::app::App`] as `actor`: reads on the library opened for
+    /// reading; a change (`needs` beyond viewing) is refused (403, audited) before the writer
+    /// lock is taken, then runs holding it.
+    pub async fn app<T, F>(&self, actor: &Actor, needs: Permission, action: &'static str, f: F) -> Result<T, WebError>
+    where
+        F: FnOnce(&mut crate::app::App) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let today = self.today();
+        let run = move |actor: Actor, library: &mut Library| f(&mut crate::app::App::new(&actor, library, today));
+        if needs == Permission::View {
+            let dir = self.0.library.clone();
+            let actor = actor.clone();
+            return blocking(move || run(actor, &mut Library::open(&dir, Access::Read)?)).await;
+        }
+        let who = actor.clone();
+        self.write(actor, needs, action, move |library| run(who, library)).await
     }
 
     pub fn library(&self) -> &std::path::Path {
@@ -129,6 +156,17 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/persons", get(pages::persons))
+        .route("/persons/{id}", get(views::person))
+        .route("/persons/{id}/name", post(views::name_person))
+        .route("/persons/{id}/confirm-all", post(views::confirm_all))
+        .route("/persons/{id}/undo", post(views::undo))
+        .route("/persons/{id}/faces", post(views::person_faces))
+        .route("/persons/{id}/merge", post(views::merge))
+        .route("/review", get(views::review))
+        .route("/review/{face}", post(views::decide))
+        .route("/photos/{id}", get(views::photo))
+        .route("/audit", get(views::audit))
+        .route("/static/review.js", get(views::review_js))
         .route("/users", get(pages::users))
         .route("/users/disable", post(pages::disable_user))
         .route("/faces/{id}/thumb", get(pages::face_thumb))
