@@ -19,3 +19,4 @@ mod schemas;
 mod search;
 mod users;
 mod web;
+mod webapp;

@@ -16,15 +16,15 @@ use serde_json::Value;
 use crate::common::*;
 use crate::users::{add_user, create_token};
 
-const TODAY: &str = "2026-11-25";
+pub const TODAY: &str = "2026-11-25";
 const ADMIN_PASSWORD: &str = "admin password 1";
 const VIEWER_PASSWORD: &str = "viewer password 1";
 const EDITOR_PASSWORD: &str = "editor password 1";
 
 /// A running `facegate serve`; killed when dropped.
-struct Server {
+pub struct Server {
     child: Child,
-    addr: String,
+    pub addr: String,
 }
 
 impl Drop for Server {
@@ -36,7 +36,7 @@ impl Drop for Server {
 
 impl Server {
     /// Starts the server on a free port and waits until it listens.
-    fn start(lib: &Lib) -> Server {
+    pub fn start(lib: &Lib) -> Server {
         Server::start_with(lib, &[])
     }
 
@@ -65,7 +65,7 @@ impl Server {
         server
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 }
