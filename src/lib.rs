@@ -9,6 +9,7 @@ pub mod consent;
 pub mod crash;
 pub mod error;
 pub mod gdpr;
+pub mod jpeg;
 pub mod json;
 pub mod library;
 pub mod paths;

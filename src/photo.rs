@@ -9,6 +9,8 @@
 //! Truncated files: the PNG, GIF, WebP, TIFF and BMP decoders fail on missing pixel data, but
 //! zune-jpeg (behind `image`) fills the rest of a cut JPEG with grey and reports nothing, so
 //! [`decode`] checks for the end-of-image marker itself and reports such a photo as damaged.
+//! It decodes a JPEG whose data is damaged inside (bytes overwritten, the length kept) without a
+//! word either, so [`decode`] also walks the JPEG's entropy-coded data ([`crate::jpeg`]).
 
 use std::io::Cursor;
 use std::path::Path;
@@ -121,7 +123,9 @@ impl Limits {
     /// - the EXIF rotation: two RGB images, F + 6P;
     /// - the image pyramid (the file is dropped by then): level 0 and a third of it, 4P.
     ///
-    /// So 2F + 11P at most; a run holds at most one photo per worker.
+    /// So 2F + 11P at most; a run holds at most one photo per worker. The check of a progressive
+    /// JPEG's data afterwards (one bit per coefficient, at most 3/8 byte a pixel) runs beside the
+    /// file and the RGB image only, below that peak.
     pub fn max_photo_bytes(&self) -> u64 {
         self.max_file_bytes().saturating_mul(2).saturating_add(self.max_pixels.saturating_mul(11))
     }
@@ -239,11 +243,22 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, Undecodable> {
         taken_at,
         camera,
     };
-    let damage = (format == ImageFormat::Jpeg && !jpeg_is_complete(bytes)).then(|| {
-        "truncated: the JPEG ends before its end-of-image marker and only part of it decoded; \
-         the faces found in that part are kept, and the photo is blocked until a whole copy is indexed"
-            .to_string()
-    });
+    let damage = if format != ImageFormat::Jpeg {
+        None
+    } else if !jpeg_is_complete(bytes) {
+        Some(
+            "truncated: the JPEG ends before its end-of-image marker and only part of it decoded; \
+             the faces found in that part are kept, and the photo is blocked until a whole copy is indexed"
+                .to_string(),
+        )
+    } else {
+        crate::jpeg::check_entropy_data(bytes).err().map(|why| {
+            format!(
+                "corrupt: the JPEG's image data is damaged inside ({why}), so part of it decoded as garbled blocks; \
+                 the faces found are kept, and the photo is blocked until an intact copy is indexed"
+            )
+        })
+    };
     Ok(Decoded { rgb, info, damage })
 }
 
@@ -425,6 +440,26 @@ mod tests {
         // The other decoders fail on missing pixel data by themselves.
         let png = hostile::png(&hostile::texture());
         assert!(reason(&png[..png.len() / 2]).starts_with("cannot decode"));
+    }
+
+    /// Regression: a JPEG whose image data was overwritten inside (the length kept) decoded
+    /// without an error and was indexed as a good photo.
+    #[test]
+    fn a_jpeg_damaged_inside_is_marked_damaged() {
+        let jpeg = hostile::jpeg(&hostile::texture());
+        for n in [16, 64, 256] {
+            let damaged = hostile::jpeg_overwritten_inside(&jpeg, n);
+            assert_eq!(damaged.len(), jpeg.len());
+            let decoded = decode(&damaged, &Limits::default()).expect("zune-jpeg decodes it anyway");
+            let why = decoded.damage.unwrap_or_else(|| panic!("{n} bytes overwritten, not noticed"));
+            assert!(why.starts_with("corrupt: the JPEG's image data is damaged inside (scan 1: "), "{why}");
+        }
+        // The same picture intact, and the sample photos (from other encoders).
+        assert_eq!(decode(&jpeg, &Limits::default()).unwrap().damage, None);
+        for photo in ["grace_hopper.jpg", "grace_hopper_exif_orientation6.jpg", "solvay_1927_group_b.jpg", "eileen_collins_nasa_exif_orientation6.jpg"] {
+            let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-images").join(photo)).unwrap();
+            assert_eq!(decode(&bytes, &Limits::default()).unwrap().damage, None, "{photo}");
+        }
     }
 
     /// Encodes a 4×2 JPEG with left half black, right half white, and an EXIF block with the given

@@ -106,3 +106,23 @@ pub fn jpeg_cut_after_header(jpeg: &[u8]) -> Vec<u8> {
     let len = usize::from(u16::from_be_bytes([jpeg[sos + 2], jpeg[sos + 3]]));
     jpeg[..sos + 2 + len].to_vec()
 }
+
+/// `jpeg` with `n` bytes of its image data overwritten halfway between the first scan header
+/// and the end marker, the length kept: the damage of a bad disk sector or a botched copy. The bytes are a fixed
+/// pseudo-random run without `FF`, so no marker appears in the data: only the decoding of the
+/// Huffman codes can go wrong, which zune-jpeg does without an error.
+pub fn jpeg_overwritten_inside(jpeg: &[u8], n: usize) -> Vec<u8> {
+    let start = jpeg_cut_after_header(jpeg).len();
+    let end = jpeg.windows(2).rposition(|w| w == [0xFF, 0xD9]).expect("JPEG has an end marker");
+    assert!(end - start > 2 * n, "the image data is too short to damage {n} bytes in its middle");
+    let mut out = jpeg.to_vec();
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let at = start + (end - start) / 2;
+    for b in &mut out[at..at + n] {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *b = (state % 255) as u8; // never FF
+    }
+    out
+}

@@ -107,6 +107,79 @@ fn hostile_and_truncated_files_are_failures_with_reasons_and_memory_stays_bounde
     assert!(again["failures"].as_array().unwrap().iter().all(|f| f["reason"].as_str().unwrap().ends_with("(unchanged since an earlier run)")));
 }
 
+/// Regression: a JPEG whose image data was overwritten inside (64 bytes, the length kept) was
+/// decoded without an error and indexed as a good photo. It is a failure now, its faces kept
+/// like a truncated photo's, and the gate blocks it; the intact copy beside it is fine.
+#[test]
+fn a_jpeg_damaged_inside_is_a_failure_and_blocked_at_the_gate() {
+    let lib = Lib::new();
+    let dir = lib.tmp.path().join("photos");
+    std::fs::create_dir(&dir).unwrap();
+    let good = std::fs::read(sample_images().join("solvay_1927_group_b.jpg")).unwrap();
+    std::fs::write(dir.join("intact.jpg"), &good).unwrap();
+    std::fs::write(dir.join("damaged.jpg"), hostile::jpeg_overwritten_inside(&good, 64)).unwrap();
+    let summary = lib.index(&[&dir], 2);
+    let failures = summary["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{summary}");
+    assert!(failures[0]["path"].as_str().unwrap().ends_with("damaged.jpg"), "{summary}");
+    let reason = failures[0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("corrupt: the JPEG's image data is damaged inside (scan 1: "), "{reason}");
+    assert_eq!(lib.sql_count("SELECT count(*) FROM photos WHERE error IS NULL AND path LIKE '%/intact.jpg'"), 1);
+    // Stored with the faces found, and marked, as a truncated photo is.
+    assert_eq!(lib.sql_count("SELECT count(*) FROM photos WHERE error LIKE 'corrupt%' AND pipeline IS NOT NULL"), 1);
+    assert!(lib.sql_count("SELECT count(*) FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.path LIKE '%/damaged.jpg'") > 0);
+
+    lib.json(&["purpose", "add", "social"], 0);
+    let out = lib.cmd().args(["--json", "check", "--purpose", "social"]).arg(dir.join("damaged.jpg")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let decision: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(decision["photos"][0]["reasons"].to_string().contains("could not be indexed (corrupt: the JPEG's image data is damaged inside"), "{decision}");
+}
+
+/// Every JPEG of `../shared/faces` and `../shared/wider-dev` (skipped without them) decodes
+/// without being called damaged, and each with 256 bytes overwritten inside is noticed (by the
+/// decoder failing or the check of its data). The check cannot see every change (a flipped bit in
+/// a coefficient leaves a well-formed file), so the bar is 98 % of the damaged copies; 99.8 %
+/// were noticed when this was written.
+#[test]
+fn the_team_jpegs_are_not_called_damaged_and_damage_inside_them_is_noticed() {
+    let Some(faces) = shared_faces() else {
+        eprintln!("skipped: ../shared/faces is absent");
+        return;
+    };
+    let roots = [faces.clone(), faces.join("../wider-dev")];
+    let jpegs: Vec<PathBuf> = roots
+        .iter()
+        .flat_map(|r| walkdir::WalkDir::new(r).into_iter().filter_map(Result::ok))
+        .map(|e| e.into_path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| ["jpg", "jpeg"].contains(&e.to_lowercase().as_str())))
+        .collect();
+    let limits = facegate::photo::Limits::default();
+    let (mut checked, mut damaged, mut noticed) = (0, 0, 0);
+    for path in &jpegs {
+        let bytes = std::fs::read(path).unwrap();
+        if !bytes.starts_with(&[0xFF, 0xD8]) {
+            continue; // not a JPEG inside (one of them is a WebP)
+        }
+        let decoded = facegate::photo::decode(&bytes, &limits).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(decoded.damage, None, "{} is called damaged", path.display());
+        checked += 1;
+        if bytes.len() < 4096 {
+            continue;
+        }
+        damaged += 1;
+        let copy = hostile::jpeg_overwritten_inside(&bytes, 256);
+        if facegate::photo::decode(&copy, &limits).map_or(true, |d| d.damage.is_some()) {
+            noticed += 1;
+        } else {
+            eprintln!("not noticed: {} with 256 bytes overwritten inside", path.display());
+        }
+    }
+    eprintln!("{checked} JPEGs decoded, none called damaged; {noticed} of {damaged} damaged copies noticed");
+    assert!(checked > 400, "only {checked} JPEGs found under ../shared");
+    assert!(noticed * 100 >= damaged * 98, "{noticed} of {damaged} damaged copies noticed");
+}
+
 /// A photo over a lower limit is refused without being decoded; raising the limit (kept as the
 /// library's setting) indexes it on the next run, although the file did not change.
 #[test]
