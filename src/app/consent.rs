@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::{subjects, App, Permission};
-use crate::consent::{self, rules::valid_grant, ExportReport, Expiring, Gate, PhotoDecision, Use};
+use crate::consent::{self, rules::valid_grant, ExportReport, Expiring, Use};
 use crate::error::{Error, Result};
 use crate::store::{ConsentRow, NewGrant, PersonId, PhotoId, Project, Purpose, RevocationRow, Usage};
 
@@ -46,12 +46,6 @@ pub struct Listed {
 pub struct Request {
     pub to: String,
     pub message: Vec<u8>,
-}
-
-/// The gate's answer for some photos.
-pub struct Check {
-    pub using: Use,
-    pub decisions: Vec<PhotoDecision>,
 }
 
 impl App<'_> {
@@ -214,19 +208,6 @@ impl App<'_> {
             .map_err(|e| Error::Invalid(format!("building the message: {e}")))?;
         self.audit("consent request", &subject, "ok", Some(&purposes.join(",")))?;
         Ok(Request { to: email, message })
-    }
-
-    /// The gate: may each photo (by path; a byte-identical copy of an indexed photo counts as
-    /// it) be used as `using` says?
-    pub fn check(&mut self, photos: &[PathBuf], using: Use) -> Result<Check> {
-        let command = format!("check {}", using.purpose);
-        self.require(Permission::View, &command, &[])?;
-        let mut gate = Gate::new(self.store(), using.clone())?;
-        let decisions = photos.iter().map(|p| gate.check_path(p)).collect::<Result<Vec<_>>>()?;
-        let photo_subjects = subjects("photo", decisions.iter().filter_map(|d| d.photo_id.map(|p| p.0)));
-        let allowed = decisions.iter().filter(|d| d.allowed).count();
-        self.audit_read(&command, &photo_subjects, &format!("{allowed} of {} allowed", decisions.len()));
-        Ok(Check { using, decisions })
     }
 
     /// The library's photos under any of `roots` (paths as given).

@@ -1,14 +1,13 @@
-//! The gate as a use case: may these photos, named by path or by content hash, be used for a
-//! purpose (in a project, on a day)? A thin layer over `consent::Gate`: it resolves the purpose
-//! as the CLI does (not case-sensitive), decides each photo, and audits the read. The answer has
-//! the shape of `facegate check --json`.
+//! The gate as a use case, for the CLI's `check` and the API alike: may these photos, named by
+//! path, by the library's path or by content hash, be used for a purpose (in a project, on a
+//! day)? A thin layer over `consent::Gate` that decides each photo and audits the read.
 
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::{Actor, Permission};
+use super::{subjects, App, Permission};
 use crate::consent::{Gate, PhotoDecision, Use};
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -25,34 +24,25 @@ pub enum PhotoRef {
     Sha256(String),
 }
 
-/// The gate's answer for a set of photos.
+/// The gate's answer for some photos, in the shape `facegate check --json` prints and the API
+/// answers.
 #[derive(Clone, Debug, Serialize)]
-pub struct CheckAnswer {
+pub struct Check {
     pub purpose: String,
     pub project: Option<String>,
     pub on: NaiveDate,
     pub photos: Vec<PhotoDecision>,
 }
 
-/// The purpose as the library spells it (names are not case-sensitive).
-pub fn purpose_name(store: &Store, given: &str) -> Result<String> {
-    let wanted = given.trim().to_lowercase();
-    let purposes = store.purposes()?;
-    if let Some(p) = purposes.iter().find(|p| p.name.to_lowercase() == wanted) {
-        return Ok(p.name.clone());
-    }
-    let known: Vec<&str> = purposes.iter().map(|p| p.name.as_str()).collect();
-    Err(Error::Invalid(format!("unknown purpose {given:?} (known: {})", if known.is_empty() { "none yet".into() } else { known.join(", ") })))
-}
-
-/// Decides each photo for `using` (whose purpose is resolved first) and audits the read.
-pub fn check_photos(store: &mut Store, actor: &Actor, mut using: Use, photos: &[PhotoRef]) -> Result<CheckAnswer> {
-    actor.require(store, Permission::View, "check", &[])?;
-    using.purpose = purpose_name(store, &using.purpose)?;
-    let decisions = {
-        let store: &Store = store;
+impl App<'_> {
+    /// The gate: may each photo be used as `using` says (see [`App::use_for`])? The read is
+    /// audited.
+    pub fn check(&mut self, photos: &[PhotoRef], using: Use) -> Result<Check> {
+        let command = format!("check {}", using.purpose);
+        self.require(Permission::View, &command, &[])?;
+        let store = self.store();
         let mut gate = Gate::new(store, using.clone())?;
-        photos
+        let decisions = photos
             .iter()
             .map(|p| match p {
                 PhotoRef::Path(path) => gate.check_path(path),
@@ -66,12 +56,12 @@ pub fn check_photos(store: &mut Store, actor: &Actor, mut using: Use, photos: &[
                 },
                 PhotoRef::Sha256(sha) => check_hash(store, &mut gate, sha),
             })
-            .collect::<Result<Vec<_>>>()?
-    };
-    let subjects: Vec<String> = decisions.iter().filter_map(|d| d.photo_id.map(|p| format!("photo:{}", p.0))).collect();
-    let allowed = decisions.iter().filter(|d| d.allowed).count();
-    store.audit(&actor.name, &format!("check {}", using.purpose), &subjects, &format!("{allowed} of {} allowed", decisions.len()), None)?;
-    Ok(CheckAnswer { purpose: using.purpose, project: using.project, on: using.on, photos: decisions })
+            .collect::<Result<Vec<_>>>()?;
+        let photo_subjects = subjects("photo", decisions.iter().filter_map(|d| d.photo_id.map(|p| p.0)));
+        let allowed = decisions.iter().filter(|d| d.allowed).count();
+        self.audit_read(&command, &photo_subjects, &format!("{allowed} of {} allowed", decisions.len()));
+        Ok(Check { purpose: using.purpose, project: using.project, on: using.on, photos: decisions })
+    }
 }
 
 /// Decides the library's photo with this content (the strictest decision when several rows

@@ -22,7 +22,8 @@ pub mod users;
 use chrono::NaiveDate;
 
 pub use auth::{Actor, Permission, Role};
-pub use consent::{Check, Grant, Granted, Listed, Request};
+pub use consent::{Grant, Granted, Listed, Request};
+pub use gate::{Check, PhotoRef};
 pub use persons::{unconfirmed_hint, Changed, Confirmed, PersonDetail};
 pub use review::{Candidate, PhotoFace, PhotoView, ReviewItem, ReviewQueue, Undecided};
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::args::{AuditCommand, CheckArgs, ConsentCommand, ExportArgs, ProjectCommand, PurposeCommand, UseArgs};
 use super::{photo_objects, print_json, reply, with_app, Cli};
-use crate::app::{App, Grant};
+use crate::app::{App, Grant, PhotoRef};
 use crate::consent::Use;
 use crate::library::Access;
 use crate::store::{PersonId, PhotoId};
@@ -167,7 +167,8 @@ fn consent_command(cli: &Cli, app: &mut App, c: &ConsentCommand) -> anyhow::Resu
 pub fn check(cli: &Cli, dir: PathBuf, a: &CheckArgs) -> anyhow::Result<ExitCode> {
     let outcome = with_app(cli, &dir, Access::Read, |app| {
         let u = using(app, &a.using)?;
-        Ok(app.check(&a.photos, u)?)
+        let photos: Vec<PhotoRef> = a.photos.iter().cloned().map(PhotoRef::Path).collect();
+        Ok(app.check(&photos, u)?)
     });
     let checked = match outcome {
         Ok(d) => d,
@@ -176,9 +177,9 @@ pub fn check(cli: &Cli, dir: PathBuf, a: &CheckArgs) -> anyhow::Result<ExitCode>
             return Ok(ExitCode::from(2));
         }
     };
-    let (decisions, u) = (&checked.decisions, &checked.using);
+    let decisions = &checked.photos;
     if cli.json {
-        print_json(&serde_json::json!({ "purpose": u.purpose, "project": u.project, "on": u.on, "photos": decisions }))?;
+        print_json(&checked)?;
     } else {
         for d in decisions {
             println!("{}  {}", if d.allowed { "allowed" } else { "BLOCKED" }, d.path);

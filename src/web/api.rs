@@ -11,8 +11,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{ApiUser, AppState, WebError};
-use crate::app::gate::{self, PhotoRef};
-use crate::consent::Use;
+use crate::app::{Permission, PhotoRef};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -95,8 +94,12 @@ pub struct CheckRequest {
 )]
 pub async fn check(State(state): State<AppState>, user: ApiUser, Json(req): Json<CheckRequest>) -> Result<Json<Value>, WebError> {
     let photos = req.photos.into_iter().map(photo_ref).collect::<Result<Vec<_>, _>>()?;
-    let using = Use { purpose: req.purpose, project: req.project, on: req.on.unwrap_or_else(|| state.today()), min_face_px: req.min_face_px };
-    let answer = state.read(move |s| gate::check_photos(s, &user.actor, using, &photos)).await?;
+    let answer = state
+        .app(&user.actor, Permission::View, "check", move |app| {
+            let using = app.use_for(&req.purpose, req.project.as_deref(), req.on, req.min_face_px)?;
+            app.check(&photos, using)
+        })
+        .await?;
     Ok(Json(crate::json::to_value(&answer)?))
 }
 

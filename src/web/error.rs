@@ -41,7 +41,7 @@ impl From<crate::Error> for WebError {
             E::Denied(m) => WebError::Denied(m),
             E::Busy(m) => WebError::Busy(m),
             E::Invalid(m) => WebError::BadRequest(m),
-            E::Lookup { message, .. } => WebError::NotFound(message),
+            E::Lookup { message, .. } => WebError::BadRequest(message),
             e @ (E::Io { .. } | E::BadPhoto { .. }) => WebError::NotFound(format!("not available: {e}")),
             e => WebError::Internal(e.to_string()),
         }
