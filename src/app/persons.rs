@@ -32,6 +32,9 @@ pub struct Changed {
 pub struct Confirmed {
     pub person: Person,
     pub faces: Vec<FaceId>,
+    /// The faces' links before, for an undo ([`App::restore_links`]).
+    #[serde(skip)]
+    pub before: Vec<crate::store::FaceState>,
 }
 
 fn ids(faces: &[FaceId]) -> Vec<i64> {
@@ -88,10 +91,11 @@ impl App<'_> {
         faces.extend(self.store().person_faces(person)?.iter().filter(|f| f.link == Link::Suggested).map(|f| f.face_id));
         faces.sort_unstable();
         faces.dedup();
+        let before = self.store().face_states_of(&faces)?;
         self.library.store.move_faces(&faces, person)?;
         let all = [subject.to_vec(), subjects("face", ids(&faces))].concat();
         self.audit("person confirm", &all, &format!("{} faces confirmed", faces.len()), None)?;
-        Ok(Confirmed { person: self.store().person(person)?, faces })
+        Ok(Confirmed { person: self.store().person(person)?, faces, before })
     }
 
     /// Marks a person external (a visitor, a hired model) or not.

@@ -155,11 +155,6 @@ impl App<'_> {
         Ok(view)
     }
 
-    /// The links of some faces as they are now, to undo a change later.
-    pub fn link_states(&self, faces: &[FaceId]) -> Result<Vec<FaceState>> {
-        self.store().face_states_of(faces)
-    }
-
     /// Puts faces' links back as `before` says (the undo of "confirm all suggestions").
     pub fn restore_links(&mut self, before: &[FaceState]) -> Result<Changed> {
         let faces: Vec<i64> = before.iter().map(|s| s.face.0).collect();

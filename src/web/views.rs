@@ -114,17 +114,9 @@ pub async fn name_person(State(state): State<AppState>, page: Page, Path(id): Pa
 
 pub async fn confirm_all(State(state): State<AppState>, page: Page, Path(id): Path<i64>) -> Result<Html<String>, WebError> {
     let manifest = state.manifest()?;
-    let (before, confirmed) = state
-        .app(&page.actor, Permission::EditPersons, "person confirm", move |app| {
-            let review = crate::query::person_review(app.library, &manifest, PersonId(id))?;
-            let mut faces: Vec<FaceId> = review.suggestions.iter().map(|s| s.face_id).collect();
-            faces.extend(app.store().person_faces(PersonId(id))?.iter().filter(|f| f.link == crate::store::Link::Suggested).map(|f| f.face_id));
-            let before = app.link_states(&faces)?;
-            Ok((before, app.confirm_suggestions(&manifest, PersonId(id))?))
-        })
-        .await?;
+    let confirmed = state.app(&page.actor, Permission::EditPersons, "person confirm", move |app| app.confirm_suggestions(&manifest, PersonId(id))).await?;
     let message = format!("{} suggested face(s) confirmed.", confirmed.faces.len());
-    let undo = serde_json::to_string(&before)?;
+    let undo = serde_json::to_string(&confirmed.before)?;
     person_page(&state, &page, id, PersonQuery::default(), Some(message), Some(undo)).await
 }
 
