@@ -85,8 +85,8 @@ impl AppState {
         crate::vision::Manifest::load(&crate::vision::runtime::find_models(self.0.models.as_deref())?)
     }
 
-    /// Runs a use case on [`crate::app::App`] as `actor`: reads on the library opened for
-    /// reading; a change (`needs` beyond viewing) is refused (403, audited) before the writer
+    /// Runs a use case on [`crate::app::App`] as `actor`: reads on the library opened without
+    /// the writer lock ([`Access::Share`]); a change (`needs` beyond viewing) is refused (403, audited) before the writer
     /// lock is taken, then runs holding it.
     pub async fn app<T, F>(&self, actor: &Actor, needs: Permission, action: &'static str, f: F) -> Result<T, WebError>
     where
@@ -98,7 +98,7 @@ impl AppState {
         if needs == Permission::View {
             let dir = self.0.library.clone();
             let actor = actor.clone();
-            return blocking(move || run(actor, &mut Library::open(&dir, Access::Read)?)).await;
+            return blocking(move || run(actor, &mut Library::open(&dir, Access::Share)?)).await;
         }
         let who = actor.clone();
         self.write(actor, needs, action, move |library| run(who, library)).await
