@@ -81,7 +81,7 @@ impl<'a> App<'a> {
 
     /// The label of person `id`, falling back to the bare number when the lookup fails.
     pub fn label_of(&self, id: PersonId) -> String {
-        label_of(self.store(), id)
+        self.store().label_of(id)
     }
 }
 
@@ -97,24 +97,13 @@ pub fn resolve_person(store: &Store, given: &str) -> Result<PersonId> {
         [one] => Ok(one.id),
         [] => Err(Error::lookup("unknown_person", format!("no person named {given:?} or with that email (`facegate person list` shows them)"))),
         many => {
-            let listed: Vec<String> = many.iter().map(|p| format!("{}{}", person_label(p), p.email.as_deref().map(|e| format!(" <{e}>")).unwrap_or_default())).collect();
+            let listed: Vec<String> = many.iter().map(|p| format!("{}{}", p.label(), p.email.as_deref().map(|e| format!(" <{e}>")).unwrap_or_default())).collect();
             Err(Error::lookup("ambiguous_person", format!("{given:?} names {} persons: {}; give the id", many.len(), listed.join(", "))))
         }
     }
 }
 
-/// "person 4 Ada Lovelace", or "person 4" when unnamed.
-pub fn person_label(p: &Person) -> String {
-    match &p.name {
-        Some(n) => format!("person {} {n}", p.id.0),
-        None => format!("person {}", p.id.0),
-    }
-}
 
-/// The label of person `id`, falling back to the bare number when the lookup fails.
-pub fn label_of(store: &Store, id: PersonId) -> String {
-    store.person(id).map_or_else(|_| format!("person {}", id.0), |p| person_label(&p))
-}
 
 /// A purpose as the library spells it: names are not case-sensitive, and a near miss suggests
 /// the name meant instead of offering to create a new purpose.

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{Actor, Permission};
 use crate::error::Result;
-use crate::store::{FaceId, PersonId, Store};
+use crate::store::{FaceId, PersonId, PersonQuery, Store};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct PersonCard {
@@ -19,11 +19,12 @@ pub struct PersonCard {
     pub cover: Option<FaceId>,
 }
 
-pub fn persons(store: &mut Store, actor: &Actor) -> Result<Vec<PersonCard>> {
+/// One page of the persons grid (or of the merge choices), and how many persons pass the query.
+pub fn persons(store: &mut Store, actor: &Actor, q: &PersonQuery) -> Result<(Vec<PersonCard>, usize)> {
     actor.require(store, Permission::View, "person list", &[])?;
-    let covers = store.cover_faces()?;
-    Ok(store
-        .persons()?
+    let (persons, total) = store.persons_page(q)?;
+    let covers = store.cover_faces(&persons.iter().map(|p| p.id).collect::<Vec<_>>())?;
+    let cards = persons
         .into_iter()
         .map(|p| PersonCard {
             id: p.id,
@@ -35,5 +36,6 @@ pub fn persons(store: &mut Store, actor: &Actor) -> Result<Vec<PersonCard>> {
             confirmed_faces: p.confirmed_faces,
             suggested_faces: p.suggested_faces,
         })
-        .collect())
+        .collect();
+    Ok((cards, total))
 }

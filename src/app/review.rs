@@ -98,8 +98,7 @@ impl App<'_> {
         let total = queue.len();
         let page: Vec<_> = queue.into_iter().skip(offset).take(limit).collect();
         let vectors = ann::exact_vectors(&self.library.index_dir(), store, &manifest.embedder.model.id, manifest.embedder.dim)?;
-        let persons: HashMap<PersonId, Person> = store.persons()?.into_iter().map(|p| (p.id, p)).collect();
-        let mut items = Vec::with_capacity(page.len());
+        let mut found = Vec::with_capacity(page.len());
         for (face, suggested, blocks) in page {
             let why = match (suggested, face.origin) {
                 (Some(_), _) => Undecided::Suggested,
@@ -118,13 +117,23 @@ impl App<'_> {
                     }
                 }
             }
-            let mut candidates: Vec<Candidate> =
-                candidates.into_iter().filter_map(|(p, similarity)| persons.get(&p).map(|person| Candidate { person: person.clone(), similarity })).collect();
-            candidates.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+            let mut candidates: Vec<(PersonId, f32)> = candidates.into_iter().collect();
+            candidates.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             candidates.truncate(CANDIDATES);
-            let suggested = suggested.and_then(|p| persons.get(&p).cloned());
-            items.push(ReviewItem { face, why, suggested, blocks, candidates });
+            found.push((face, why, suggested, blocks, candidates));
         }
+        // Only the persons the page shows are read.
+        let persons = store.persons_by_id(found.iter().flat_map(|f| f.2.iter().copied().chain(f.4.iter().map(|c| c.0))))?;
+        let items = found
+            .into_iter()
+            .map(|(face, why, suggested, blocks, candidates)| ReviewItem {
+                face,
+                why,
+                suggested: suggested.map(|p| persons[&p].clone()),
+                blocks,
+                candidates: candidates.into_iter().map(|(p, similarity)| Candidate { person: persons[&p].clone(), similarity }).collect(),
+            })
+            .collect();
         Ok(ReviewQueue { total, items })
     }
 
@@ -134,8 +143,8 @@ impl App<'_> {
         self.require(Permission::View, "photo show", &subject)?;
         let store = self.store();
         let gate_photo = store.gate_photo_by_id(photo)?.ok_or_else(|| Error::lookup("unknown_photo", format!("no photo {}", photo.0)))?;
-        let persons: HashMap<PersonId, Person> = store.persons()?.into_iter().map(|p| (p.id, p)).collect();
         let gate_faces: HashMap<FaceId, (Option<PersonId>, bool)> = store.gate_faces(photo)?.into_iter().map(|f| (f.id, (f.person, f.confirmed))).collect();
+        let persons = store.persons_by_id(gate_faces.values().filter_map(|f| f.0))?;
         let mut faces: Vec<PhotoFace> = store
             .faces(&gate_faces.keys().copied().collect::<Vec<_>>())?
             .into_iter()

@@ -13,7 +13,7 @@ use super::{photo_objects, print_json, reply, with_app, Cli};
 use crate::app::{App, Grant, PhotoRef};
 use crate::consent::Use;
 use crate::library::Access;
-use crate::store::{PersonId, PhotoId};
+use crate::store::{PersonId, PhotoId, Purpose};
 
 /// Exit status of `consent expiring` when something expires in the window.
 pub const EXIT_EXPIRING: u8 = 3;
@@ -26,7 +26,8 @@ pub fn purpose(cli: &Cli, dir: PathBuf, c: &PurposeCommand) -> anyhow::Result<Ex
     match c {
         PurposeCommand::Add { name, description } => {
             let id = with_app(cli, &dir, Access::Write, |app| Ok(app.add_purpose(name, description.as_deref())?))?;
-            reply(cli, &serde_json::json!({ "id": id, "name": name }), &format!("added purpose {name}"))
+            let purpose = Purpose { id, name: name.clone(), description: description.clone() };
+            reply(cli, &purpose, &format!("added purpose {name}"))
         }
         PurposeCommand::List => {
             let purposes = with_app(cli, &dir, Access::Read, |app| Ok(app.purposes()?))?;
@@ -98,7 +99,7 @@ fn consent_command(cli: &Cli, app: &mut App, c: &ConsentCommand) -> anyhow::Resu
                 return Ok(ExitCode::SUCCESS);
             }
             let names: std::collections::HashMap<i64, String> =
-                app.store().persons()?.into_iter().map(|p| (p.id.0, crate::app::person_label(&p))).collect();
+                app.store().persons()?.into_iter().map(|p| (p.id.0, p.label())).collect();
             let label = |p: PersonId| names.get(&p.0).cloned().unwrap_or_else(|| format!("person {}", p.0));
             let width = |strings: Vec<usize>, min: usize| strings.into_iter().max().unwrap_or(0).max(min);
             let who_w = width(listed.iter().map(|l| label(l.record.person).chars().count()).chain(revocations.iter().map(|r| label(r.person).chars().count())).collect(), 11);
@@ -337,11 +338,7 @@ fn print_erasure(cli: &Cli, report: &crate::gdpr::erase::Report, whom: &str) -> 
             review: Vec<serde_json::Value>,
         }
         let review = report.review.iter().map(|(p, w)| serde_json::json!({ "path": p, "why": w })).collect();
-        let mut value = serde_json::to_value(Out { report, review })?;
-        value["files_deleted"] = photo_objects(&report.files_deleted).into();
-        value["files_quarantined"] = photo_objects(&report.files_quarantined).into();
-        value["photos_kept_blocked"] = report.photos_kept_blocked.iter().map(|sha| serde_json::json!({ "sha256": sha })).collect();
-        return print_json(&value);
+        return print_json(&Out { report, review });
     }
     println!(
         "erasure {} of {whom}: {} file(s) deleted, {} quarantined, {} kept and blocked, {} face(s), {} consent record(s) removed",
@@ -396,8 +393,8 @@ pub fn audit(cli: &Cli, dir: PathBuf, c: &AuditCommand) -> anyhow::Result<ExitCo
             let v = app.audit_verify()?;
             if cli.json {
                 print_json(&v)?;
-            } else if let Some((id, why)) = &v.first_bad {
-                println!("audit trail broken at entry {id}: {why}");
+            } else if let Some(bad) = &v.first_bad {
+                println!("audit trail broken at entry {}: {}", bad.id, bad.why);
             } else {
                 println!("audit trail intact: {} entries", v.entries);
             }

@@ -82,7 +82,7 @@ fn person_command(cli: &Cli, app: &mut App, command: &PersonCommand) -> anyhow::
         PersonCommand::Merge { a, b } => {
             let (a, b) = (app.person_id(a)?, app.person_id(b)?);
             let (person, moved) = app.merge_persons(a, b)?;
-            let message = format!("merged person {} into {} ({moved} faces moved)", b.0, crate::app::person_label(&person));
+            let message = format!("merged person {} into {} ({moved} faces moved)", b.0, person.label());
             return reply(cli, &person, &message);
         }
         PersonCommand::Confirm { id } => {
@@ -91,7 +91,7 @@ fn person_command(cli: &Cli, app: &mut App, command: &PersonCommand) -> anyhow::
             let message = format!(
                 "confirmed {} suggested face(s) as {}; {} confirmed face(s) now",
                 confirmed.faces.len(),
-                crate::app::person_label(&confirmed.person),
+                confirmed.person.label(),
                 confirmed.person.confirmed_faces
             );
             return reply(cli, &confirmed, &message);

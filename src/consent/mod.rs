@@ -169,7 +169,7 @@ impl<'a> Gate<'a> {
                 ignored,
             };
             if let Some(r) = &fd.reason {
-                let who = fd.person.map(|p| format!("person {}", p.0)).unwrap_or_else(|| "unknown person".into());
+                let who = fd.person.map_or_else(|| "unknown person".into(), |p| self.store.label_of(p));
                 d.reasons.push(format!("face {} ({who}): {r}", fd.face_id));
             }
             d.faces.push(fd);
@@ -229,7 +229,8 @@ pub fn store_evidence(library_dir: &Path, file: &Path) -> Result<(String, String
         std::fs::write(&tmp, &bytes).map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
     }
-    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // Escaped like every stored path, so that a name that is not UTF-8 is kept exactly.
+    let name = file.file_name().map(|n| crate::paths::key(Path::new(n))).unwrap_or_default();
     Ok((sha, name))
 }
 
@@ -386,4 +387,21 @@ pub fn expiring(store: &Store, today: NaiveDate, days: i64) -> Result<Vec<Expiri
         out.push(Expiring { consent: c, ends: until, ends_with_project, person_name: person.name, person_email: person.email, photos });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    #[test]
+    fn evidence_keeps_a_name_that_is_not_utf8_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let form = dir.path().join(std::ffi::OsStr::from_bytes(b"quitclaim-\xff.pdf"));
+        std::fs::write(&form, b"%PDF signed").unwrap();
+        let (sha, name) = super::store_evidence(&dir.path().join("lib"), &form).unwrap();
+        assert_eq!(name, "quitclaim-\\xff.pdf");
+        assert_eq!(crate::paths::path(&name), Path::new(form.file_name().unwrap()));
+        assert!(super::evidence_files(&dir.path().join("lib"), &sha)[0].to_str().unwrap().ends_with(".pdf"));
+    }
 }

@@ -113,10 +113,10 @@ pub struct Report {
     pub reason: String,
     pub mode: String,
     pub actor: String,
-    pub files_deleted: Vec<String>,
-    pub files_quarantined: Vec<String>,
-    /// sha256 of the photos kept but blocked for every purpose, to review.
-    pub photos_kept_blocked: Vec<String>,
+    pub files_deleted: Vec<ErasedPhoto>,
+    pub files_quarantined: Vec<ErasedPhoto>,
+    /// The photos kept but blocked for every purpose, to review.
+    pub photos_kept_blocked: Vec<ErasedPhoto>,
     pub faces_removed: usize,
     pub consents_removed: usize,
     pub revocations_removed: usize,
@@ -130,6 +130,29 @@ pub struct Report {
     /// operator only, not in the certificate.
     #[serde(skip)]
     pub review: Vec<(String, String)>,
+}
+
+/// A photo an erasure removed or kept, named by its content only: the certificate holds no path.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredPhoto")]
+pub struct ErasedPhoto {
+    pub sha256: String,
+}
+
+/// Journals written before photos were objects held bare hashes; both still resume.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredPhoto {
+    Bare(String),
+    Object { sha256: String },
+}
+
+impl From<StoredPhoto> for ErasedPhoto {
+    fn from(p: StoredPhoto) -> ErasedPhoto {
+        match p {
+            StoredPhoto::Bare(sha256) | StoredPhoto::Object { sha256 } => ErasedPhoto { sha256 },
+        }
+    }
 }
 
 /// An erasure whose rows are gone but whose other steps may not all be done: the state kept in
@@ -174,9 +197,10 @@ pub fn plan(library: &Library, manifest: &Manifest, opts: &Options) -> Result<Pl
         let p = opts.person.0;
         let list: Vec<String> = found.suggestions.iter().map(|s| format!("  face {} in {}", s.face_id.0, s.path)).collect();
         return Err(Error::Invalid(format!(
-            "person {p} has {} unreviewed suggestion(s) (those `facegate person photos {p}` lists):\n{}\n\
+            "{} has {} unreviewed suggestion(s) (those `facegate person photos {p}` lists):\n{}\n\
              confirm them (`facegate person confirm {p}`, `face move F --to {p}`) or reject them (`face reject F --person {p}`), \
              or pass --include-suggestions to erase them as this person's",
+            store.label_of(opts.person),
             found.suggestions.len(),
             list.join("\n")
         )));
@@ -245,7 +269,7 @@ pub fn execute(library: &mut Library, manifest: &Manifest, plan: &Plan, opts: &O
         keep_photos: kept.iter().map(|p| (p.photo_id, p.faces.clone())).collect(),
         summary,
     };
-    let hashes = |action: &str| removed.iter().filter(|p| p.action == action).map(|p| p.sha256.clone()).collect::<Vec<_>>();
+    let hashes = |action: &str| removed.iter().filter(|p| p.action == action).map(|p| ErasedPhoto { sha256: p.sha256.clone() }).collect::<Vec<_>>();
     let certs = &opts.certificate_dir;
     let job = |erased: &crate::store::Erased| Job {
         person: plan.person.0,
@@ -266,7 +290,7 @@ pub fn execute(library: &mut Library, manifest: &Manifest, plan: &Plan, opts: &O
             actor: opts.actor.clone(),
             files_deleted: hashes("delete"),
             files_quarantined: hashes("quarantine"),
-            photos_kept_blocked: kept.iter().map(|p| p.sha256.clone()).collect(),
+            photos_kept_blocked: kept.iter().map(|p| ErasedPhoto { sha256: p.sha256.clone() }).collect(),
             faces_removed: erased.faces_removed,
             consents_removed: erased.consents_removed,
             revocations_removed: erased.revocations_removed,
@@ -418,7 +442,7 @@ fn write_certificate(report: &Report) -> Result<()> {
     }
     let json = crate::json::to_vec_pretty(report).expect("report serialises");
     write_whole(&report.certificate_json, &json)?;
-    let list = |v: &[String]| if v.is_empty() { "  (none)\n".to_string() } else { v.iter().map(|h| format!("  sha256 {h}\n")).collect() };
+    let list = |v: &[ErasedPhoto]| if v.is_empty() { "  (none)\n".to_string() } else { v.iter().map(|p| format!("  sha256 {}\n", p.sha256)).collect() };
     let uses = if report.uses.is_empty() {
         "  (none recorded)\n".to_string()
     } else {
@@ -457,4 +481,17 @@ fn write_certificate(report: &Report) -> Result<()> {
         uses,
     );
     write_whole(&report.certificate_text, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErasedPhoto;
+
+    #[test]
+    fn a_journal_with_bare_hashes_still_reads_and_writes_objects() {
+        let old: Vec<ErasedPhoto> = serde_json::from_str(r#"["ab12", {"sha256": "cd34"}]"#).unwrap();
+        assert_eq!(old, [ErasedPhoto { sha256: "ab12".into() }, ErasedPhoto { sha256: "cd34".into() }]);
+        assert_eq!(serde_json::to_string(&old).unwrap(), r#"[{"sha256":"ab12"},{"sha256":"cd34"}]"#);
+        assert!(serde_json::from_str::<ErasedPhoto>(r#"{"path": "a.jpg"}"#).is_err());
+    }
 }

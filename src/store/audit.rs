@@ -32,7 +32,14 @@ pub struct Verification {
     pub entries: usize,
     pub ok: bool,
     /// The first entry that does not fit the chain, and why.
-    pub first_bad: Option<(i64, String)>,
+    pub first_bad: Option<BadEntry>,
+}
+
+/// An audit entry that breaks the chain.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct BadEntry {
+    pub id: i64,
+    pub why: String,
 }
 
 /// The chain rule: an entry's hash over the previous hash and each field, length-prefixed.
@@ -103,7 +110,7 @@ impl Store {
                 None
             };
             if let Some(why) = problem {
-                return Ok(Verification { entries: n, ok: false, first_bad: Some((id, why)) });
+                return Ok(Verification { entries: n, ok: false, first_bad: Some(BadEntry { id, why }) });
             }
             prev = stored;
             expected_id += 1;
@@ -153,18 +160,18 @@ mod tests {
     fn edits_deletions_and_swaps_are_found_and_named() {
         let (_d, s) = store_with_entries(5);
         s.conn.execute("UPDATE audit SET actor = 'mallory' WHERE id = 3", []).unwrap();
-        assert_eq!(s.audit_verify().unwrap().first_bad.unwrap().0, 3);
+        assert_eq!(s.audit_verify().unwrap().first_bad.unwrap().id, 3);
 
         let (_d, s) = store_with_entries(5);
         s.conn.execute("DELETE FROM audit WHERE id = 2", []).unwrap();
-        assert_eq!(s.audit_verify().unwrap().first_bad.unwrap().0, 3);
+        assert_eq!(s.audit_verify().unwrap().first_bad.unwrap().id, 3);
 
         let (_d, s) = store_with_entries(5);
         // Swap the contents of entries 2 and 4 (ids stay in order).
         s.conn.execute_batch(
             "UPDATE audit SET id = 100 WHERE id = 2; UPDATE audit SET id = 2 WHERE id = 4; UPDATE audit SET id = 4 WHERE id = 100;",
         ).unwrap();
-        assert_eq!(s.audit_verify().unwrap().first_bad.unwrap().0, 2);
+        assert_eq!(s.audit_verify().unwrap().first_bad.unwrap().id, 2);
     }
 }
 

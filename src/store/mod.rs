@@ -22,7 +22,7 @@ pub use audit::{entry_hash, AuditEntry, Verification};
 pub use erasure::{Erased, ErasurePlan};
 pub use consent::{ConsentRow, GateFace, GatePhoto, NewGrant, Project, Purpose, RevocationRow, Usage};
 pub use users::{Session, TokenRow, User, UserId};
-pub use persons::{FaceState, Link, LinkedBy, NewLink, Person, PersonFace, PersonId, PersonRef};
+pub use persons::{FaceState, Link, LinkedBy, NewLink, Person, PersonFace, PersonFilter, PersonId, PersonQuery, PersonRef};
 
 /// A photo row's id. Ids are never reused (AUTOINCREMENT), so stale references cannot alias.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]

@@ -82,6 +82,75 @@ pub struct Person {
     pub photos: usize,
 }
 
+impl Person {
+    /// "person 4 Ada Lovelace", or "person 4" when unnamed.
+    pub fn label(&self) -> String {
+        label(self.id, self.name.as_deref())
+    }
+}
+
+fn label(id: PersonId, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("person {} {n}", id.0),
+        None => format!("person {}", id.0),
+    }
+}
+
+/// Which persons a listing shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonFilter {
+    #[default]
+    All,
+    Unnamed,
+    Named,
+    External,
+}
+
+impl PersonFilter {
+    pub const ALL: [PersonFilter; 4] = [PersonFilter::All, PersonFilter::Unnamed, PersonFilter::Named, PersonFilter::External];
+
+    /// The filter's name in a query string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PersonFilter::All => "all",
+            PersonFilter::Unnamed => "unnamed",
+            PersonFilter::Named => "named",
+            PersonFilter::External => "external",
+        }
+    }
+}
+
+/// A page of persons: those passing the filter whose name or email contains `text`.
+#[derive(Clone, Debug)]
+pub struct PersonQuery<'a> {
+    pub filter: PersonFilter,
+    pub text: Option<&'a str>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// A person row with their counts; `p` is the persons table.
+const PERSON_SELECT: &str = "SELECT p.id, p.name, p.email, p.external, p.auto, p.created_at,
+       (SELECT count(*) FROM faces f WHERE f.person_id = p.id AND f.link = 'confirmed'),
+       (SELECT count(*) FROM faces f WHERE f.person_id = p.id AND f.link = 'suggested'),
+       (SELECT count(DISTINCT photo_id) FROM faces f WHERE f.person_id = p.id)
+     FROM persons p";
+
+fn person_row(r: &rusqlite::Row) -> rusqlite::Result<Person> {
+    Ok(Person {
+        id: PersonId(r.get(0)?),
+        name: r.get(1)?,
+        email: r.get(2)?,
+        external: r.get(3)?,
+        auto: r.get(4)?,
+        created_at: r.get(5)?,
+        confirmed_faces: r.get::<_, i64>(6)? as usize,
+        suggested_faces: r.get::<_, i64>(7)? as usize,
+        photos: r.get::<_, i64>(8)? as usize,
+    })
+}
+
 /// What clustering needs to know about a face (also what an undo puts back).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct FaceState {
@@ -206,33 +275,50 @@ impl Store {
     }
 
     pub fn persons(&self) -> Result<Vec<Person>> {
-        let ids: Vec<i64> = self.conn.prepare("SELECT id FROM persons ORDER BY id")?.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-        ids.into_iter().map(|id| self.person(PersonId(id))).collect()
+        let mut stmt = self.conn.prepare(&format!("{PERSON_SELECT} ORDER BY p.id"))?;
+        let rows = stmt.query_map([], person_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One page of the persons a listing shows, in id order, and how many there are in all. The
+    /// counts are computed for the page's persons only, so a page costs the same at any size.
+    pub fn persons_page(&self, q: &PersonQuery) -> Result<(Vec<Person>, usize)> {
+        let filter = match q.filter {
+            PersonFilter::All => "1",
+            PersonFilter::Unnamed => "p.name IS NULL",
+            PersonFilter::Named => "p.name IS NOT NULL",
+            PersonFilter::External => "p.external = 1",
+        };
+        // LIKE with the user's text as data; % and _ in it match themselves.
+        let text = q.text.map(str::trim).filter(|t| !t.is_empty()).map(|t| format!("%{}%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        let wher = format!("WHERE {filter} AND (?1 IS NULL OR p.name LIKE ?1 ESCAPE '\\' OR p.email LIKE ?1 ESCAPE '\\')");
+        let total: i64 = self.conn.query_row(&format!("SELECT count(*) FROM persons p {wher}"), [&text], |r| r.get(0))?;
+        let mut stmt = self.conn.prepare(&format!("{PERSON_SELECT} {wher} ORDER BY p.id LIMIT ?2 OFFSET ?3"))?;
+        let rows = stmt.query_map(params![text, q.limit as i64, q.offset as i64], person_row)?;
+        Ok((rows.collect::<rusqlite::Result<_>>()?, total as usize))
+    }
+
+    /// These persons (each once), for pages that show a few of many.
+    pub fn persons_by_id(&self, ids: impl IntoIterator<Item = PersonId>) -> Result<std::collections::HashMap<PersonId, Person>> {
+        let mut found = std::collections::HashMap::new();
+        for id in ids {
+            if !found.contains_key(&id) {
+                found.insert(id, self.person(id)?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The label of person `id` ("person 4 Ada Lovelace"), falling back to the bare number when
+    /// the lookup fails.
+    pub fn label_of(&self, id: PersonId) -> String {
+        let name: Option<String> = self.conn.query_row("SELECT name FROM persons WHERE id = ?1", [id.0], |r| r.get(0)).ok().flatten();
+        label(id, name.as_deref())
     }
 
     pub fn person(&self, id: PersonId) -> Result<Person> {
         self.conn
-            .query_row(
-                "SELECT p.id, p.name, p.email, p.external, p.auto, p.created_at,
-                   (SELECT count(*) FROM faces f WHERE f.person_id = p.id AND f.link = 'confirmed'),
-                   (SELECT count(*) FROM faces f WHERE f.person_id = p.id AND f.link = 'suggested'),
-                   (SELECT count(DISTINCT photo_id) FROM faces f WHERE f.person_id = p.id)
-                 FROM persons p WHERE p.id = ?1",
-                [id.0],
-                |r| {
-                    Ok(Person {
-                        id: PersonId(r.get(0)?),
-                        name: r.get(1)?,
-                        email: r.get(2)?,
-                        external: r.get(3)?,
-                        auto: r.get(4)?,
-                        created_at: r.get(5)?,
-                        confirmed_faces: r.get::<_, i64>(6)? as usize,
-                        suggested_faces: r.get::<_, i64>(7)? as usize,
-                        photos: r.get::<_, i64>(8)? as usize,
-                    })
-                },
-            )
+            .query_row(&format!("{PERSON_SELECT} WHERE p.id = ?1"), [id.0], person_row)
             .optional()?
             .ok_or_else(|| Error::Invalid(format!("no person {}", id.0)))
     }
@@ -472,12 +558,17 @@ fn set_link(
 
 impl Store {
     /// One face per person to show them by: their first confirmed face, else their first face.
-    pub fn cover_faces(&self) -> Result<std::collections::HashMap<PersonId, FaceId>> {
+    pub fn cover_faces(&self, persons: &[PersonId]) -> Result<std::collections::HashMap<PersonId, FaceId>> {
         let mut stmt = self.conn.prepare(
-            "SELECT person_id, coalesce(min(CASE WHEN link = 'confirmed' THEN id END), min(id))
-             FROM faces WHERE person_id IS NOT NULL GROUP BY person_id",
+            "SELECT coalesce((SELECT min(id) FROM faces WHERE person_id = ?1 AND link = 'confirmed'),
+                             (SELECT min(id) FROM faces WHERE person_id = ?1))",
         )?;
-        let rows = stmt.query_map([], |r| Ok((PersonId(r.get(0)?), FaceId(r.get(1)?))))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut covers = std::collections::HashMap::new();
+        for &p in persons {
+            if let Some(face) = stmt.query_row([p.0], |r| r.get::<_, Option<i64>>(0))? {
+                covers.insert(p, FaceId(face));
+            }
+        }
+        Ok(covers)
     }
 }

@@ -2,7 +2,7 @@
 //! renders one template. Images are served by numeric id only.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::{AppState, Layout, Page, WebError};
 use crate::app::overview::{self, PersonCard};
 use crate::app::{files, users, Permission};
-use crate::store::{FaceId, PhotoId, User};
+use crate::store::{FaceId, PersonFilter, PersonQuery, PhotoId, User};
 
 fn render(t: impl Template) -> Result<Html<String>, WebError> {
     Ok(Html(t.render()?))
@@ -25,11 +25,20 @@ pub async fn style() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "private, max-age=3600")], include_str!("style.css"))
 }
 
+/// Persons on one page of the grid.
+const PERSONS_PER_PAGE: usize = 48;
+
 #[derive(Template)]
 #[template(path = "persons.html")]
 struct PersonsPage {
     layout: Option<Layout>,
     persons: Vec<PersonCard>,
+    /// How many persons pass the filter and search, over all pages.
+    total: usize,
+    show: PersonFilter,
+    q: String,
+    page: usize,
+    pages: usize,
 }
 
 impl PersonsPage {
@@ -37,12 +46,39 @@ impl PersonsPage {
     fn label(&self, p: &PersonCard) -> String {
         p.name.clone().unwrap_or_else(|| format!("Person {}", p.id.0))
     }
+
+    /// The link to another page of the same filter and search.
+    fn page_link(&self, page: usize) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if self.show != PersonFilter::All {
+            query.append_pair("show", self.show.as_str());
+        }
+        if !self.q.is_empty() {
+            query.append_pair("q", &self.q);
+        }
+        query.append_pair("page", &page.to_string());
+        format!("/persons?{}", query.finish())
+    }
 }
 
-pub async fn persons(State(state): State<AppState>, page: Page) -> Result<Html<String>, WebError> {
+#[derive(Deserialize, Default)]
+pub struct PersonsQuery {
+    #[serde(default)]
+    show: PersonFilter,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: usize,
+}
+
+pub async fn persons(State(state): State<AppState>, page: Page, Query(q): Query<PersonsQuery>) -> Result<Html<String>, WebError> {
     let actor = page.actor.clone();
-    let persons = state.read(move |s| overview::persons(s, &actor)).await?;
-    render(PersonsPage { layout: page.layout("persons"), persons })
+    let (show, text, at) = (q.show, q.q.clone(), q.page);
+    let (persons, total) = state
+        .read(move |s| overview::persons(s, &actor, &PersonQuery { filter: show, text: Some(&text), offset: at * PERSONS_PER_PAGE, limit: PERSONS_PER_PAGE }))
+        .await?;
+    let pages = total.div_ceil(PERSONS_PER_PAGE).max(1);
+    render(PersonsPage { layout: page.layout("persons"), persons, total, show: q.show, q: q.q, page: q.page, pages })
 }
 
 #[derive(Template)]

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{AppState, Layout, Page, WebError};
 use crate::app::overview::{self, PersonCard};
 use crate::app::{Permission, PhotoView, ReviewItem, ReviewQueue, Undecided};
-use crate::store::{AuditEntry, FaceId, FaceState, Person, PersonFace, PersonId, PhotoId, Verification};
+use crate::store::{AuditEntry, FaceId, FaceState, Person, PersonFace, PersonFilter, PersonId, PersonQuery, PhotoId, Verification};
 
 /// Faces per page of a person; persons offered for a merge; faces per page of the queue.
 const FACES_PER_PAGE: usize = 60;
@@ -47,27 +47,26 @@ struct PersonPage {
 }
 
 #[derive(Deserialize, Default)]
-pub struct PersonQuery {
+pub struct PersonPageQuery {
     #[serde(default)]
     page: usize,
     #[serde(default)]
     merge_q: String,
 }
 
-async fn person_page(state: &AppState, page: &Page, id: i64, q: PersonQuery, message: Option<String>, undo: Option<String>) -> Result<Html<String>, WebError> {
+async fn person_page(state: &AppState, page: &Page, id: i64, q: PersonPageQuery, message: Option<String>, undo: Option<String>) -> Result<Html<String>, WebError> {
     let actor = page.actor.clone();
-    let wanted = q.merge_q.trim().to_lowercase();
+    let wanted = q.merge_q.clone();
     let (detail, cards) = state
         .app(&page.actor, Permission::View, "person show", move |app| {
             let detail = app.person_detail(PersonId(id))?;
-            let cards = overview::persons(&mut app.library.store, &actor)?;
+            // One more than shown, in case this person is among them.
+            let choices = PersonQuery { filter: PersonFilter::All, text: Some(&wanted), offset: 0, limit: MERGE_CHOICES + 1 };
+            let (cards, _) = overview::persons(&mut app.library.store, &actor, &choices)?;
             Ok((detail, cards))
         })
         .await?;
-    let matches = |c: &PersonCard| {
-        wanted.is_empty() || [&c.name, &c.email].iter().any(|v| v.as_deref().is_some_and(|v| v.to_lowercase().contains(&wanted)))
-    };
-    let others = cards.into_iter().filter(|c| c.id.0 != id && matches(c)).take(MERGE_CHOICES).collect();
+    let others = cards.into_iter().filter(|c| c.id.0 != id).take(MERGE_CHOICES).collect();
     let total_faces = detail.faces.len();
     let pages: Vec<usize> = (0..total_faces.div_ceil(FACES_PER_PAGE)).collect();
     let faces = detail.faces.into_iter().skip(q.page * FACES_PER_PAGE).take(FACES_PER_PAGE).collect();
@@ -89,7 +88,7 @@ async fn person_page(state: &AppState, page: &Page, id: i64, q: PersonQuery, mes
     })
 }
 
-pub async fn person(State(state): State<AppState>, page: Page, Path(id): Path<i64>, Query(q): Query<PersonQuery>) -> Result<Html<String>, WebError> {
+pub async fn person(State(state): State<AppState>, page: Page, Path(id): Path<i64>, Query(q): Query<PersonPageQuery>) -> Result<Html<String>, WebError> {
     person_page(&state, &page, id, q, None, None).await
 }
 
@@ -117,7 +116,7 @@ pub async fn confirm_all(State(state): State<AppState>, page: Page, Path(id): Pa
     let confirmed = state.app(&page.actor, Permission::EditPersons, "person confirm", move |app| app.confirm_suggestions(&manifest, PersonId(id))).await?;
     let message = format!("{} suggested face(s) confirmed.", confirmed.faces.len());
     let undo = serde_json::to_string(&confirmed.before)?;
-    person_page(&state, &page, id, PersonQuery::default(), Some(message), Some(undo)).await
+    person_page(&state, &page, id, PersonPageQuery::default(), Some(message), Some(undo)).await
 }
 
 #[derive(Deserialize)]
@@ -128,7 +127,7 @@ pub struct UndoForm {
 pub async fn undo(State(state): State<AppState>, page: Page, Path(id): Path<i64>, Form(f): Form<UndoForm>) -> Result<Html<String>, WebError> {
     let before: Vec<FaceState> = serde_json::from_str(&f.before).map_err(|e| WebError::BadRequest(format!("undo: {e}")))?;
     let changed = state.app(&page.actor, Permission::EditPersons, "face links undo", move |app| app.restore_links(&before)).await?;
-    person_page(&state, &page, id, PersonQuery::default(), Some(changed.message), None).await
+    person_page(&state, &page, id, PersonPageQuery::default(), Some(changed.message), None).await
 }
 
 /// The person page's face form: `face` repeated, `action`, and `to` for a move.
@@ -144,7 +143,7 @@ pub async fn person_faces(State(state): State<AppState>, page: Page, Path(id): P
         }
     }
     if faces.is_empty() {
-        return person_page(&state, &page, id, PersonQuery::default(), Some("Select some faces first.".into()), None).await;
+        return person_page(&state, &page, id, PersonPageQuery::default(), Some("Select some faces first.".into()), None).await;
     }
     let message = state
         .app(&page.actor, Permission::EditPersons, "face change", move |app| {
@@ -161,7 +160,7 @@ pub async fn person_faces(State(state): State<AppState>, page: Page, Path(id): P
             })
         })
         .await?;
-    person_page(&state, &page, id, PersonQuery::default(), Some(message), None).await
+    person_page(&state, &page, id, PersonPageQuery::default(), Some(message), None).await
 }
 
 #[derive(Deserialize)]
@@ -171,7 +170,7 @@ pub struct MergeForm {
 
 pub async fn merge(State(state): State<AppState>, page: Page, Path(id): Path<i64>, Form(f): Form<MergeForm>) -> Result<Html<String>, WebError> {
     let (_, moved) = state.app(&page.actor, Permission::EditPersons, "person merge", move |app| app.merge_persons(PersonId(id), PersonId(f.from))).await?;
-    person_page(&state, &page, id, PersonQuery::default(), Some(format!("Merged person {} into this one ({moved} faces moved).", f.from)), None).await
+    person_page(&state, &page, id, PersonPageQuery::default(), Some(format!("Merged person {} into this one ({moved} faces moved).", f.from)), None).await
 }
 
 #[derive(Template)]
@@ -210,7 +209,12 @@ pub struct Offset {
 async fn review_page(state: &AppState, page: &Page, offset: usize, message: Option<String>) -> Result<Html<String>, WebError> {
     let manifest = state.manifest()?;
     let (queue, covers) = state
-        .app(&page.actor, Permission::View, "review queue", move |app| Ok((app.review_queue(&manifest, offset, QUEUE_PAGE)?, app.store().cover_faces()?)))
+        .app(&page.actor, Permission::View, "review queue", move |app| {
+            let queue = app.review_queue(&manifest, offset, QUEUE_PAGE)?;
+            let shown = queue.items.iter().flat_map(|i| i.suggested.iter().chain(i.candidates.iter().map(|c| &c.person)).map(|p| p.id));
+            let covers = app.store().cover_faces(&shown.collect::<Vec<_>>())?;
+            Ok((queue, covers))
+        })
         .await?;
     render(ReviewPage { layout: page.layout("review"), csrf: page.csrf.clone(), editor: page.actor.may(Permission::EditPersons), queue, offset, covers, message })
 }

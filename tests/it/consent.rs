@@ -131,6 +131,8 @@ fn the_five_person_event_is_decided_and_explained_per_face() {
     let out = ev.run(&["check", ev.photo.to_str().unwrap(), "--purpose", "intranet"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("BLOCKED") && text.contains("consent revoked as of 2026-10-20") && text.contains("no consent for the purpose"), "{text}");
+    // People are named where they have a name, not only numbered.
+    assert!(text.contains(&format!("(person {} Dee): consent revoked", p[3])), "{text}");
 }
 
 #[test]
@@ -318,7 +320,7 @@ fn every_change_is_in_a_hash_chained_audit_trail_that_detects_tampering() {
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{sql}");
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(v["first_bad"][0], first_bad, "{sql}: {v}");
+        assert_eq!(v["first_bad"]["id"], first_bad, "{sql}: {v}");
     }
 }
 

@@ -366,6 +366,42 @@ fn names_come_back_escaped() {
     assert_eq!(unescape(between(&r.text(), "autofocus value=\"", "\"")), "<script>x</script>");
 }
 
+#[test]
+fn the_persons_page_filters_searches_and_pages() {
+    let (lib, _) = library();
+    lib.json(&["person", "add", "--name", "Ada Lovelace", "--email", "ada@example.org"], 0);
+    lib.json(&["person", "add", "--name", "Ben 50%_off", "--external"], 0);
+    let extra: Vec<String> = (0..50).map(|i| lib.json(&["person", "add", "--name", &format!("Extra {i:02}")], 0)["id"].to_string()).collect();
+    // The two indexed faces become two unnamed persons (split off a named one).
+    for face in face_ids(&lib) {
+        lib.json(&["face", "move", &face.to_string(), "--to", &extra[0]], 0);
+        lib.json(&["person", "split", &extra[0], "--faces", &face.to_string()], 0);
+    }
+    let unnamed = lib.json(&["person", "list"], 0)["persons"].as_array().unwrap().iter().filter(|p| p["name"].is_null()).count();
+    assert_eq!(unnamed, 2);
+    let server = Server::start(&lib);
+    let mut vic = signed_in(&server, "vic", VIEWER_PASSWORD);
+    let mut page = |path: &str| vic.get(&server.url(path)).text();
+    let names = |html: String| -> Vec<String> { html.split("<h2>").skip(1).map(|h| unescape(&h[..h.find("</h2>").unwrap()])).collect() };
+    assert_eq!(names(page("/persons?q=lovelace")), ["Ada Lovelace"]);
+    assert_eq!(names(page("/persons?q=ADA%40EXAMPLE")), ["Ada Lovelace"], "email search, any case");
+    assert_eq!(names(page("/persons?show=external")), ["Ben 50%_off"]);
+    // The user's % and _ are text, not patterns.
+    assert_eq!(names(page("/persons?q=%25")), ["Ben 50%_off"]);
+    assert_eq!(names(page("/persons?q=_")), ["Ben 50%_off"]);
+    let shown_unnamed = names(page("/persons?show=unnamed"));
+    assert_eq!(shown_unnamed.len(), unnamed);
+    assert!(shown_unnamed.iter().all(|n| n.starts_with("Person ")), "{shown_unnamed:?}");
+    // 52 named persons: a page of 48 and a page of 4, with links between them that keep the filter.
+    let first = page("/persons?show=named");
+    assert_eq!(first.matches("<li class=\"card\">").count(), 48);
+    assert!(first.contains("52 person(s), page 1 of 2") && unescape(&first).contains("href=\"/persons?show=named&page=1\""), "{first}");
+    let second = names(page("/persons?show=named&page=1"));
+    assert_eq!(second.len(), 4, "{second:?}");
+    assert!(!names(page("/persons?show=named")).iter().any(|n| second.contains(n)), "a person on both pages");
+    assert!(page("/persons?q=nobody-has-this").contains("No person matches."));
+}
+
 /// The text of `html` after the first `start` up to the next `end`.
 fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
     let from = html.find(start).unwrap_or_else(|| panic!("no {start:?} in {html}")) + start.len();
