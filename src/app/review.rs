@@ -84,20 +84,26 @@ impl App<'_> {
         let store = self.store();
         let undecided = store.undecided_faces()?;
         let mut per_person: HashMap<PersonId, usize> = HashMap::new();
-        for (_, p) in &undecided {
+        for (_, p, _) in &undecided {
             if let Some(p) = p {
                 *per_person.entry(*p).or_default() += 1;
             }
         }
-        let rows: HashMap<FaceId, FaceRow> = store.faces(&undecided.iter().map(|u| u.0).collect::<Vec<_>>())?.into_iter().map(|r| (r.face_id, r)).collect();
-        let mut queue: Vec<(FaceRow, Option<PersonId>, usize)> = undecided
-            .into_iter()
-            .filter_map(|(face, person)| rows.get(&face).map(|r| (r.clone(), person, person.map_or(1, |p| per_person[&p]))))
-            .collect();
-        queue.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| b.0.rect.area().total_cmp(&a.0.rect.area())).then_with(|| a.0.face_id.cmp(&b.0.face_id)));
+        // Ordered on what the faces table gives at once; whole rows are read for the page only.
+        let mut queue: Vec<(FaceId, Option<PersonId>, usize, f32)> =
+            undecided.into_iter().map(|(face, person, area)| (face, person, person.map_or(1, |p| per_person[&p]), area)).collect();
+        queue.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| b.3.total_cmp(&a.3)).then_with(|| a.0.cmp(&b.0)));
         let total = queue.len();
-        let page: Vec<_> = queue.into_iter().skip(offset).take(limit).collect();
+        let queue: Vec<_> = queue.into_iter().skip(offset).take(limit).collect();
+        let rows: HashMap<FaceId, FaceRow> = store.faces(&queue.iter().map(|q| q.0).collect::<Vec<_>>())?.into_iter().map(|r| (r.face_id, r)).collect();
+        let page: Vec<(FaceRow, Option<PersonId>, usize)> = queue.into_iter().filter_map(|(face, person, blocks, _)| rows.get(&face).map(|r| (r.clone(), person, blocks))).collect();
         let vectors = ann::exact_vectors(&self.library.index_dir(), store, &manifest.embedder.model.id, manifest.embedder.dim)?;
+        // One scan with the page's faces together, then each face's own matches among the hits.
+        let threshold = manifest.embedder.match_threshold - CANDIDATE_SLACK;
+        let own: HashMap<FaceId, Vec<f32>> = store.face_vectors(&page.iter().map(|p| p.0.face_id).collect::<Vec<_>>())?.into_iter().collect();
+        let queries: Vec<Query> = own.iter().map(|(face, vector)| Query { face: Some(*face), vector }).collect();
+        let hits: Vec<FaceId> = vectors.matches(&queries, threshold).into_iter().map(|h| h.0).collect();
+        let confirmed: Vec<FaceState> = store.face_states_of(&hits)?.into_iter().filter(|s| s.link == Some(crate::store::Link::Confirmed)).collect();
         let mut found = Vec::with_capacity(page.len());
         for (face, suggested, blocks) in page {
             let why = match (suggested, face.origin) {
@@ -106,14 +112,13 @@ impl App<'_> {
                 (None, _) => Undecided::Unidentified,
             };
             let mut candidates: HashMap<PersonId, f32> = HashMap::new();
-            if let Some((_, vector)) = store.face_vectors(&[face.face_id])?.pop() {
-                let hits = vectors.matches(&[Query { face: Some(face.face_id), vector: &vector }], manifest.embedder.match_threshold - CANDIDATE_SLACK);
-                let states = store.face_states_of(&hits.iter().map(|h| h.0).collect::<Vec<_>>())?;
-                let similarity: HashMap<FaceId, f32> = hits.into_iter().collect();
-                for s in states.iter().filter(|s| s.link == Some(crate::store::Link::Confirmed)) {
-                    if let Some(p) = s.person {
+            if let Some(vector) = own.get(&face.face_id) {
+                for s in confirmed.iter().filter(|s| s.face != face.face_id) {
+                    let (Some(p), Some(other)) = (s.person, vectors.get(s.face)) else { continue };
+                    let similarity = ann::dot(vector, other);
+                    if similarity >= threshold {
                         let e = candidates.entry(p).or_insert(f32::MIN);
-                        *e = e.max(similarity[&s.face]);
+                        *e = e.max(similarity);
                     }
                 }
             }

@@ -373,14 +373,14 @@ impl Store {
         Ok(())
     }
 
-    /// The faces a human still has to decide, as (face, its person when suggested): faces linked
-    /// to nobody (possible faces among them) and suggested links.
-    pub fn undecided_faces(&self) -> Result<Vec<(FaceId, Option<PersonId>)>> {
+    /// The faces a human still has to decide, as (face, its person when suggested, box area):
+    /// faces linked to nobody (possible faces among them) and suggested links.
+    pub fn undecided_faces(&self) -> Result<Vec<(FaceId, Option<PersonId>, f32)>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, CASE WHEN link = 'suggested' THEN person_id END FROM faces
+            "SELECT id, CASE WHEN link = 'suggested' THEN person_id END, (x1 - x0) * (y1 - y0) FROM faces
              WHERE person_id IS NULL OR link = 'suggested' ORDER BY id",
         )?;
-        let rows = stmt.query_map([], |r| Ok((FaceId(r.get(0)?), r.get::<_, Option<i64>>(1)?.map(PersonId))))?;
+        let rows = stmt.query_map([], |r| Ok((FaceId(r.get(0)?), r.get::<_, Option<i64>>(1)?.map(PersonId), r.get::<_, f64>(2)? as f32)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
