@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::Json;
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -150,7 +150,7 @@ struct SearchUpload {
         (status = 413, description = "The request is larger than 20 MB", body = ApiError),
     )
 )]
-pub async fn search(State(state): State<AppState>, user: ApiUser, form: Multipart) -> Result<Json<Value>, WebError> {
+pub async fn search(State(state): State<AppState>, user: ApiUser, form: Request) -> Result<Json<Value>, WebError> {
     let form = UploadForm::read(form, "photo").await?;
     let ask = Ask {
         faces: None,

@@ -9,14 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use askama::Template;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use base64::Engine;
 use serde::Deserialize;
 
-use super::{AppState, Layout, Page, WebError};
+use super::{AppState, Layout, Page, WebError, MAX_BODY};
 use crate::app::{Permission, PhotoSearch, QuerySource};
 use crate::query::{self, Method, QueryFace, SearchReport};
 use crate::store::UserId;
@@ -88,11 +89,13 @@ pub struct UploadForm {
 
 impl UploadForm {
     /// Reads the form, the file from field `file`; a form without it is a 400 that says so.
-    pub async fn read(mut form: Multipart, file: &str) -> Result<UploadForm, WebError> {
-        let failed = |e: axum::extract::multipart::MultipartError| match e.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => WebError::TooLarge,
-            _ => WebError::BadRequest(format!("reading the uploaded form: {}", e.body_text())),
-        };
+    /// The body is read whole first (as the page's CSRF check does), so that going over the
+    /// limit is always the 413 it is.
+    pub async fn read(req: Request, file: &str) -> Result<UploadForm, WebError> {
+        let (parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| WebError::TooLarge)?;
+        let mut form = Multipart::from_request(Request::from_parts(parts, Body::from(body)), &()).await.map_err(|e| WebError::BadRequest(e.body_text()))?;
+        let failed = |e: axum::extract::multipart::MultipartError| WebError::BadRequest(format!("reading the uploaded form: {}", e.body_text()));
         let (mut name, mut bytes, mut fields) = (None, None, HashMap::new());
         while let Some(field) = form.next_field().await.map_err(failed)? {
             let key = field.name().unwrap_or_default().to_string();
@@ -197,7 +200,7 @@ pub async fn form(page: Page) -> Result<Html<String>, WebError> {
 }
 
 /// The upload: its faces are found and shown (nothing is written), on the upload's own page.
-pub async fn upload(State(state): State<AppState>, page: Page, form: Multipart) -> Result<Response, WebError> {
+pub async fn upload(State(state): State<AppState>, page: Page, form: Request) -> Result<Response, WebError> {
     let UploadForm { name, bytes, .. } = UploadForm::read(form, "photo").await?;
     let st = state.clone();
     let source = std::path::PathBuf::from(&name);

@@ -787,6 +787,7 @@ fn search_by_photo_finds_the_person_keeps_nothing_and_lets_editors_assign() {
     let kept: Vec<PathBuf> = std::fs::read_dir(lib.dir().join("uploads")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(std::fs::read(&kept[0]).unwrap(), query);
+    assert!(holds_copy(&lib.dir(), &query), "the check above would have seen a copy");
     assert_eq!(std::fs::metadata(&kept[0]).unwrap().permissions().mode() & 0o777, 0o600);
     let shown = lib.json(&["person", "show", &grace.to_string()], 0);
     let kept_path = kept[0].canonicalize().unwrap().display().to_string();
@@ -867,9 +868,7 @@ fn the_api_searches_and_lists_as_the_cli_does() {
         assert_eq!(api["revocations"].as_array().map(Vec::len), Some(1), "{path}: {api}");
         schemas.check("consent-list", &["GET", path], &api);
     }
-    for command in ["person photos", "consent list"] {
-        assert!(audit(&lib).iter().any(|e| e["actor"] == "vic" && e["command"] == command), "{command} audited");
-    }
+    assert!(audit(&lib).iter().any(|e| e["actor"] == "vic" && e["command"] == "person photos"), "audited as the CLI's person photos");
 
     // Bad requests: a clear 400 each.
     let bad: [(&[(&str, &str)], &[u8], &str); 5] = [
