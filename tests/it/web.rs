@@ -657,9 +657,8 @@ fn serves_https_with_secure_cookies() {
     assert!(stderr(&out).contains("key.pem") && stderr(&out).contains("cannot load"), "{}", stderr(&out));
 }
 
-/// Every file under `dir` (relative paths), but the database's own (its WAL and shared memory
-/// change with every audit entry).
-fn files_under(dir: &Path) -> Vec<PathBuf> {
+/// Every file under `dir`, at any depth.
+fn all_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
@@ -667,8 +666,8 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
             let path = e.unwrap().path();
             if path.is_dir() {
                 todo.push(path);
-            } else if !path.file_name().unwrap().to_string_lossy().starts_with("library.db") {
-                found.push(path.strip_prefix(dir).unwrap().to_path_buf());
+            } else {
+                found.push(path);
             }
         }
     }
@@ -676,21 +675,17 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// Every file under `dir` (relative paths), but the database's own (its WAL and shared memory
+/// change with every audit entry).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let own = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().starts_with("library.db");
+    all_files(dir).into_iter().filter(|p| !own(p)).map(|p| p.strip_prefix(dir).unwrap().to_path_buf()).collect()
+}
+
 /// Whether any file under `dir` holds `bytes` (a kept copy of an upload).
 fn holds_copy(dir: &Path, bytes: &[u8]) -> bool {
     let needle = &bytes[bytes.len() / 2..bytes.len() / 2 + 64];
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let path = e.unwrap().path();
-            if path.is_dir() {
-                todo.push(path);
-            } else if std::fs::read(&path).unwrap().windows(needle.len()).any(|w| w == needle) {
-                return true;
-            }
-        }
-    }
-    false
+    all_files(dir).iter().any(|p| std::fs::read(p).unwrap().windows(needle.len()).any(|w| w == needle))
 }
 
 #[test]
