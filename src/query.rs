@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use image::RgbImage;
 use serde::Serialize;
 
 use crate::ann::{self, FaceIndex, Query};
@@ -38,10 +39,62 @@ pub fn query_faces(models: &mut FaceModels, path: &Path, limits: &photo::Limits)
         return Err(Error::bad_photo(path, refused.reason));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let decoded = photo::decode(&bytes, limits).map_err(|why| Error::bad_photo(path, why.reason))?;
-    let mut faces = models.faces(&Pyramid::new(decoded.rgb, 16), &[])?;
+    Ok(faces_in(models, &bytes, path, limits)?.faces)
+}
+
+/// A query photo held in memory, decoded, with its faces.
+pub struct QueryPhoto {
+    /// Largest first.
+    pub faces: Vec<Face>,
+    /// The photo, upright.
+    pub image: RgbImage,
+}
+
+/// Finds and embeds every face of a photo held in memory (an upload), largest first; `source`
+/// names it in errors.
+pub fn faces_in(models: &mut FaceModels, bytes: &[u8], source: &Path, limits: &photo::Limits) -> Result<QueryPhoto> {
+    let decoded = photo::decode(bytes, limits).map_err(|why| Error::bad_photo(source, why.reason))?;
+    let image = decoded.rgb;
+    let pyramid = Pyramid::new(image, 16);
+    let mut faces = models.faces(&pyramid, &[])?;
     faces.sort_by(|a, b| b.detection.rect.area().total_cmp(&a.detection.rect.area()));
-    Ok(faces)
+    Ok(QueryPhoto { faces, image: pyramid.into_base() })
+}
+
+/// Face `number` (counting from 1, largest first; default the largest) of the query photo
+/// `source`: an error when it has no face, or not that many, listing the faces it has.
+pub fn pick(faces: &[Face], number: Option<usize>, source: &Path) -> Result<usize> {
+    if faces.is_empty() {
+        return Err(Error::Invalid(format!("{}: no face found in the query photo", source.display())));
+    }
+    let number = number.unwrap_or(1);
+    if number == 0 || number > faces.len() {
+        let list: Vec<String> = describe(faces).iter().map(|f| format!("  {f}")).collect();
+        return Err(Error::Invalid(format!("{}: no face {number}; the photo has {} face(s):\n{}", source.display(), faces.len(), list.join("\n"))));
+    }
+    Ok(number)
+}
+
+impl std::fmt::Display for QueryFace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self.rect;
+        write!(f, "face {}: ({:.0},{:.0})-({:.0},{:.0}), {:.0}×{:.0} px, score {:.2}", self.number, r.x0, r.y0, r.x1, r.y1, r.width(), r.height(), self.score)
+    }
+}
+
+/// A search by photo, in the shape `facegate search --json` prints and the API answers.
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchReport {
+    /// The query photo, as an object like every photo: `{"path": ...}` (an upload's file name).
+    pub query: serde_json::Value,
+    pub faces: Vec<QueryFace>,
+    /// The face searched with (its number).
+    pub face: usize,
+    pub threshold: f32,
+    pub method: Method,
+    pub matches: Vec<Match>,
+    /// The library face linked to the person with `--assign`.
+    pub assigned: Option<FaceId>,
 }
 
 pub fn describe(faces: &[Face]) -> Vec<QueryFace> {
@@ -133,6 +186,24 @@ pub struct PersonPhotos {
     pub searched_with: usize,
     pub confirmed: Vec<PersonPhoto>,
     pub suggestions: Vec<PersonPhoto>,
+}
+
+/// A person's photos as `facegate person photos --json` prints them and the API answers:
+/// everything found, and the list under the flags.
+#[derive(Serialize)]
+pub struct PersonPhotosReport {
+    #[serde(flatten)]
+    pub found: PersonPhotos,
+    pub include_suggestions: bool,
+    /// The person's photos under the flags: confirmed, plus suggestions when asked.
+    pub photos: Vec<PersonPhoto>,
+}
+
+impl PersonPhotos {
+    pub fn report(self, include_suggestions: bool) -> PersonPhotosReport {
+        let photos = self.confirmed.iter().chain(self.suggestions.iter().filter(|_| include_suggestions)).cloned().collect();
+        PersonPhotosReport { found: self, include_suggestions, photos }
+    }
 }
 
 /// A person's photos and the suggestions to review, as `person photos` shows them by default and

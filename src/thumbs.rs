@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::store::{FaceId, PhotoId, Store};
+use crate::vision::Rect;
 
 pub const THUMBS_DIR: &str = "thumbs";
 /// Long side of a face crop, pixels.
@@ -47,18 +48,31 @@ pub fn face_thumb(library_dir: &Path, store: &Store, face: FaceId) -> Result<Opt
         return Ok(Some(bytes));
     }
     let img = indexed_photo(store, row.photo_id)?;
-    let r = row.rect;
+    let bytes = face_crop(&img, &row.rect)?.ok_or_else(|| Error::Invalid(format!("face {} lies outside its photo", face.0)))?;
+    write_atomically(library_dir, &file, &bytes)?;
+    Ok(Some(bytes))
+}
+
+/// The JPEG crop of the face in `rect` of `img`, with a margin, at most [`FACE_PX`] on its long
+/// side; `None` when the box lies outside the image. Also for photos that are not in the
+/// library (a search's query photo), which are never cached.
+pub fn face_crop(img: &RgbImage, r: &Rect) -> Result<Option<Vec<u8>>> {
     let (mx, my) = (FACE_MARGIN * r.width(), FACE_MARGIN * r.height());
     let clamp = |v: f32, max: u32| (v.round().max(0.0) as u32).min(max);
     let (x0, y0) = (clamp(r.x0 - mx, img.width()), clamp(r.y0 - my, img.height()));
     let (x1, y1) = (clamp(r.x1 + mx, img.width()), clamp(r.y1 + my, img.height()));
     if x1 <= x0 || y1 <= y0 {
-        return Err(Error::Invalid(format!("face {} lies outside its photo", face.0)));
+        return Ok(None);
     }
-    let crop = image::imageops::crop_imm(&img, x0, y0, x1 - x0, y1 - y0).to_image();
-    let bytes = jpeg(&fit(crop, FACE_PX))?;
-    write_atomically(library_dir, &file, &bytes)?;
-    Ok(Some(bytes))
+    let crop = image::imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image();
+    jpeg(&fit(crop, FACE_PX)).map(Some)
+}
+
+/// The JPEG preview of `img`, at most [`PREVIEW_PX`] on its long side, and its size; for a photo
+/// not in the library (never cached).
+pub fn preview(img: RgbImage) -> Result<(Vec<u8>, (u32, u32))> {
+    let small = fit(img, PREVIEW_PX);
+    Ok((jpeg(&small)?, small.dimensions()))
 }
 
 /// The JPEG preview of a photo, upright, at most [`PREVIEW_PX`] on its long side; `None` when
@@ -69,7 +83,7 @@ pub fn photo_preview(library_dir: &Path, store: &Store, photo: PhotoId) -> Resul
     if let Ok(bytes) = std::fs::read(&file) {
         return Ok(Some(bytes));
     }
-    let bytes = jpeg(&fit(indexed_photo(store, photo)?, PREVIEW_PX))?;
+    let (bytes, _) = preview(indexed_photo(store, photo)?)?;
     forget(library_dir, &[], &[photo])?; // previews of earlier content of this photo
     write_atomically(library_dir, &file, &bytes)?;
     Ok(Some(bytes))

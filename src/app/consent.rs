@@ -42,6 +42,16 @@ pub struct Listed {
     pub status: String,
 }
 
+/// Consent records and revocations, as `facegate consent list --json` prints them and the API
+/// answers.
+#[derive(Serialize)]
+pub struct ConsentList {
+    /// The day each record's state is judged on.
+    pub today: NaiveDate,
+    pub consents: Vec<Listed>,
+    pub revocations: Vec<RevocationRow>,
+}
+
 /// A consent request ready to send: the message (RFC 5322 bytes) and its addressee.
 pub struct Request {
     pub to: String,
@@ -147,7 +157,7 @@ impl App<'_> {
     }
 
     /// Consent records (of a person, for a purpose) with their state today, and revocations.
-    pub fn consents(&mut self, person: Option<PersonId>, purpose: Option<&str>) -> Result<(Vec<Listed>, Vec<RevocationRow>)> {
+    pub fn consents(&mut self, person: Option<PersonId>, purpose: Option<&str>) -> Result<ConsentList> {
         let subject: Vec<String> = person.map(|p| format!("person:{}", p.0)).into_iter().collect();
         self.require(Permission::View, "consent list", &subject)?;
         let purpose_id = purpose.map(|p| self.purpose_name(p).and_then(|p| self.store().purpose_id(&p))).transpose()?;
@@ -161,7 +171,7 @@ impl App<'_> {
             listed.push(Listed { valid: status.is_ok(), status: status.err().map_or("valid".into(), |r| r.to_string()), record });
         }
         let revocations = store.revocation_rows(person)?;
-        Ok((listed, revocations))
+        Ok(ConsentList { today: self.today, consents: listed, revocations })
     }
 
     /// Consents that end within `days`, with the photos each will block.

@@ -22,8 +22,9 @@ pub mod users;
 use chrono::NaiveDate;
 
 pub use auth::{Actor, Permission, Role};
-pub use consent::{Grant, Granted, Listed, Request};
+pub use consent::{ConsentList, Grant, Granted, Listed, Request};
 pub use gate::{Check, PhotoRef};
+pub use photos::{PhotoSearch, QuerySource, UPLOADS_DIR};
 pub use persons::{unconfirmed_hint, Changed, Confirmed, PersonDetail};
 pub use review::{Candidate, PhotoFace, PhotoView, ReviewItem, ReviewQueue, Undecided};
 

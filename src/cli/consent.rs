@@ -93,11 +93,12 @@ fn consent_command(cli: &Cli, app: &mut App, c: &ConsentCommand) -> anyhow::Resu
         }
         ConsentCommand::List { person, purpose } => {
             let person = person.as_deref().map(|p| app.person_id(p)).transpose()?;
-            let (listed, revocations) = app.consents(person, purpose.as_deref())?;
+            let list = app.consents(person, purpose.as_deref())?;
             if cli.json {
-                print_json(&serde_json::json!({ "today": today, "consents": listed, "revocations": revocations }))?;
+                print_json(&list)?;
                 return Ok(ExitCode::SUCCESS);
             }
+            let (listed, revocations) = (&list.consents, &list.revocations);
             let names: std::collections::HashMap<i64, String> =
                 app.store().persons()?.into_iter().map(|p| (p.id.0, p.label())).collect();
             let label = |p: PersonId| names.get(&p.0).cloned().unwrap_or_else(|| format!("person {}", p.0));
@@ -105,7 +106,7 @@ fn consent_command(cli: &Cli, app: &mut App, c: &ConsentCommand) -> anyhow::Resu
             let who_w = width(listed.iter().map(|l| label(l.record.person).chars().count()).chain(revocations.iter().map(|r| label(r.person).chars().count())).collect(), 11);
             let what_w = width(listed.iter().map(|l| l.record.purpose.chars().count()).collect(), 14);
             let mut out = std::io::stdout().lock();
-            for l in &listed {
+            for l in listed {
                 let r = &l.record;
                 writeln!(
                     out,
@@ -119,7 +120,7 @@ fn consent_command(cli: &Cli, app: &mut App, c: &ConsentCommand) -> anyhow::Resu
                     r.project.as_ref().map(|p| format!("  project {p}")).unwrap_or_default()
                 )?;
             }
-            for r in &revocations {
+            for r in revocations {
                 writeln!(out, "revoked       {:<who_w$}  {:<what_w$} from {}", label(r.person), r.purpose.as_deref().unwrap_or("(all)"), r.effective)?;
             }
             Ok(ExitCode::SUCCESS)

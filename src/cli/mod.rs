@@ -10,15 +10,14 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::app::{Actor, App};
+use crate::app::{Actor, App, PhotoSearch, QuerySource};
 use crate::library::{Access, Library};
 use crate::pipeline::{Failure, IndexOptions, Progress};
-use crate::query::{self, QueryFace};
-use crate::store::FaceId;
+use crate::query;
 use crate::vision::{self, FaceModels, Manifest};
 pub use args::{Cli, Command};
 
@@ -230,76 +229,45 @@ fn index(cli: &Cli, library_dir: PathBuf, a: &args::IndexArgs) -> anyhow::Result
     Ok(if summary.failed > 0 { ExitCode::from(EXIT_PARTIAL) } else { ExitCode::SUCCESS })
 }
 
-#[derive(Serialize)]
-struct SearchReport<'a> {
-    /// The query photo, as an object like every photo.
-    query: serde_json::Value,
-    faces: Vec<QueryFace>,
-    face: usize,
-    threshold: f32,
-    method: query::Method,
-    matches: &'a [query::Match],
-    /// The library face linked to the person with --assign.
-    assigned: Option<FaceId>,
-}
-
 fn search(cli: &Cli, library_dir: PathBuf, a: &args::SearchArgs) -> anyhow::Result<ExitCode> {
     let manifest = manifest(cli)?;
     let access = if a.assign.is_some() { Access::Write } else { Access::Read };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut models = FaceModels::load(&manifest, cli.device, threads)?;
-    let (faces, number, threshold, matches, assigned) = with_app(cli, &library_dir, access, |app| {
+    let (report, assigned_to) = with_app(cli, &library_dir, access, |app| {
         let faces = query::query_faces(&mut models, &a.photo, &app.store().photo_limits()?)?;
-        if faces.is_empty() {
-            bail!("{}: no face found in the query photo", a.photo.display());
-        }
-        let number = a.face.unwrap_or(1);
-        if number == 0 || number > faces.len() {
-            let list: Vec<String> = query::describe(&faces).iter().map(face_line).collect();
-            bail!("{}: no face {number}; the photo has {} face(s):\n{}", a.photo.display(), faces.len(), list.join("\n"));
-        }
-        let threshold = a.threshold.unwrap_or(manifest.embedder.match_threshold);
-        let assigned = match a.assign.as_deref() {
-            Some(p) => {
-                let person = app.person_id(p)?;
-                let opts = IndexOptions { roots: vec![], jobs: 1, device: cli.device, batch_size: 1, cluster: true, limits: app.store().photo_limits()? };
-                let face = app.assign_query_face(&manifest, &opts, &a.photo, &faces[number - 1], person)?;
-                Some((face, app.label_of(person)))
-            }
-            None => None,
+        let asked = PhotoSearch {
+            source: QuerySource::File(&a.photo),
+            face: a.face,
+            threshold: a.threshold,
+            method: a.method,
+            assign: a.assign.clone(),
+            device: cli.device,
         };
-        let matches = app.search(&manifest, &faces[number - 1].embedding, threshold, a.method)?;
-        Ok((faces, number, threshold, matches, assigned))
+        let report = app.search_photo(&manifest, &faces, &asked)?;
+        let assigned_to = a.assign.as_deref().map(|p| app.person_id(p).map(|id| app.label_of(id))).transpose()?;
+        Ok((report, assigned_to))
     })?;
-    let listed = query::describe(&faces);
     if cli.json {
-        let query = serde_json::json!({ "path": a.photo.display().to_string() });
-        let assigned = assigned.map(|(f, _)| f);
-        let report = SearchReport { query, faces: listed, face: number, threshold, method: a.method, matches: &matches, assigned };
         print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
-    if let Some((face, person)) = assigned {
+    if let (Some(face), Some(person)) = (report.assigned, assigned_to) {
         writeln!(out, "face {} of {} is now confirmed as {person}", face.0, a.photo.display())?;
     }
-    writeln!(out, "{}: {} face(s), searching with face {number}", a.photo.display(), faces.len())?;
-    if faces.len() > 1 {
-        for f in &listed {
-            writeln!(out, "{}", face_line(f))?;
+    writeln!(out, "{}: {} face(s), searching with face {}", a.photo.display(), report.faces.len(), report.face)?;
+    if report.faces.len() > 1 {
+        for f in &report.faces {
+            writeln!(out, "  {f}")?;
         }
     }
-    writeln!(out, "{} photo(s) at similarity >= {threshold}:", matches.len())?;
-    for m in &matches {
+    writeln!(out, "{} photo(s) at similarity >= {}:", report.matches.len(), report.threshold)?;
+    for m in &report.matches {
         let r = m.rect;
         writeln!(out, "{:.3}  {}  face at ({:.0},{:.0})-({:.0},{:.0})", m.similarity, m.path, r.x0, r.y0, r.x1, r.y1)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn face_line(f: &QueryFace) -> String {
-    let r = f.rect;
-    format!("  face {}: ({:.0},{:.0})-({:.0},{:.0}), {:.0}×{:.0} px, score {:.2}", f.number, r.x0, r.y0, r.x1, r.y1, r.width(), r.height(), f.score)
 }
 
 #[derive(Serialize)]

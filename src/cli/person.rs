@@ -4,8 +4,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use serde::Serialize;
-
 use super::args::{ClusterArgs, FaceCommand, PersonCommand};
 use super::{manifest, print_json, reply, with_app, Cli};
 use crate::app::App;
@@ -104,17 +102,8 @@ fn person_command(cli: &Cli, app: &mut App, command: &PersonCommand) -> anyhow::
         PersonCommand::Photos { id, include_suggestions, threshold, method } => {
             let id = app.person_id(id)?;
             let found = app.person_photos(&manifest(cli)?, id, *threshold, *method)?;
-            #[derive(Serialize)]
-            struct Report<'a> {
-                #[serde(flatten)]
-                found: &'a crate::query::PersonPhotos,
-                include_suggestions: bool,
-                /// The person's photos under the flags: confirmed, plus suggestions when asked.
-                photos: Vec<&'a PersonPhoto>,
-            }
-            let photos = found.confirmed.iter().chain(found.suggestions.iter().filter(|_| *include_suggestions)).collect();
             if cli.json {
-                return done(print_json(&Report { found: &found, include_suggestions: *include_suggestions, photos }));
+                return done(print_json(&found.report(*include_suggestions)));
             }
             let mut out = std::io::stdout().lock();
             let p = &found.person;

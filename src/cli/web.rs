@@ -95,7 +95,7 @@ pub fn serve(cli: &Cli, dir: PathBuf, a: &ServeArgs) -> anyhow::Result<ExitCode>
         (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
         _ => None,
     };
-    crate::web::serve(crate::web::Config { library: dir, listen: a.listen, tls, today: cli.now })?;
+    crate::web::serve(crate::web::Config { library: dir, listen: a.listen, tls, today: cli.now, models: cli.models.clone(), device: cli.device })?;
     Ok(ExitCode::SUCCESS)
 }
 

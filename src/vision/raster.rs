@@ -61,6 +61,11 @@ impl Pyramid {
         &self.levels[0]
     }
 
+    /// The full-size image, the other levels dropped.
+    pub fn into_base(mut self) -> RgbImage {
+        self.levels.swap_remove(0)
+    }
+
     /// The coarsest level that still has at least one pixel per output pixel at `scale`
     /// source pixels per output pixel.
     fn level_for(&self, scale: f32) -> usize {

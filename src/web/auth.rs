@@ -208,8 +208,9 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<SignIn>) -> R
     }
 }
 
-/// Signs out: the session ends and its cookie goes.
-pub async fn logout(State(state): State<AppState>, _page: Page, headers: HeaderMap) -> Result<Response, WebError> {
+/// Signs out: the session ends, its cookie goes, and so do the user's uploads to the search page.
+pub async fn logout(State(state): State<AppState>, page: Page, headers: HeaderMap) -> Result<Response, WebError> {
+    state.0.uploads.forget(page.user);
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         state.read(move |s| users::sign_out(s, &token, Utc::now())).await?;
     }

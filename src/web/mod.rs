@@ -28,11 +28,12 @@ mod api;
 mod auth;
 mod error;
 mod pages;
+mod search;
 mod views;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
@@ -47,6 +48,7 @@ use crate::app::{Actor, Permission};
 use crate::error::{Error, Result};
 use crate::library::{Access, Library, DB_FILE};
 use crate::store::Store;
+use crate::vision::{Device, FaceModels};
 pub use auth::{ApiUser, Layout, Page};
 pub use error::WebError;
 
@@ -60,6 +62,9 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Today, when fixed (`--now`), for the gate.
     pub today: Option<NaiveDate>,
+    /// The models folder (`--models`) and where they run, for searches by photo.
+    pub models: Option<PathBuf>,
+    pub device: Device,
 }
 
 /// What every handler can reach.
@@ -70,14 +75,32 @@ pub struct Shared {
     pub library: PathBuf,
     /// The models folder (`--models`), for pages that search by face.
     pub models: Option<PathBuf>,
+    pub device: Device,
     /// Cookies get `Secure` (served over TLS).
     pub secure: bool,
     pub today: Option<NaiveDate>,
+    /// The detector and embedder, loaded by the first search by photo and kept for the
+    /// server's life; one search uses them at a time.
+    face_models: Mutex<Option<FaceModels>>,
+    /// Query photos uploaded to the search page, in memory only.
+    uploads: search::Uploads,
 }
 
 impl AppState {
-    pub fn new(library: PathBuf, secure: bool, today: Option<NaiveDate>) -> AppState {
-        AppState(Arc::new(Shared { library, models: None, secure, today }))
+    pub fn new(library: PathBuf, secure: bool, today: Option<NaiveDate>, models: Option<PathBuf>, device: Device) -> AppState {
+        let uploads = search::Uploads::default();
+        AppState(Arc::new(Shared { library, models, device, secure, today, face_models: Mutex::new(None), uploads }))
+    }
+
+    /// Runs `f` with the face models, loading them on first use (blocking: call it from a
+    /// blocking task, as inside [`AppState::app`]).
+    pub fn with_face_models<T>(&self, f: impl FnOnce(&mut FaceModels) -> Result<T>) -> Result<T> {
+        let mut held = self.0.face_models.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if held.is_none() {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            *held = Some(FaceModels::load(&self.manifest()?, self.0.device, threads)?);
+        }
+        f(held.as_mut().expect("loaded above"))
     }
 
     /// The model manifest (read on each use: it is a small file).
@@ -165,6 +188,9 @@ pub fn router(state: AppState) -> Router {
         .route("/review", get(views::review))
         .route("/review/{face}", post(views::decide))
         .route("/photos/{id}", get(views::photo))
+        .route("/search", get(search::form).post(search::upload))
+        .route("/search/{id}", get(search::show))
+        .route("/search/{id}/assign", post(search::assign))
         .route("/audit", get(views::audit))
         .route("/static/review.js", get(views::review_js))
         .route("/users", get(pages::users))
@@ -174,7 +200,13 @@ pub fn router(state: AppState) -> Router {
         .route("/photos/{id}/original", get(pages::photo_original))
         .route("/static/style.css", get(pages::style))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::check_forms));
-    let api = Router::new().route("/api/v1/openapi.json", get(api::openapi)).route("/api/v1/check", post(api::check));
+    let api = Router::new()
+        .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/api/v1/check", post(api::check))
+        .route("/api/v1/search", post(api::search))
+        .route("/api/v1/persons/{id}/photos", get(api::person_photos))
+        .route("/api/v1/persons/{id}/consents", get(api::person_consents))
+        .route("/api/v1/consents", get(api::consents));
     let header = |name, value: &'static str| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
     Router::new()
         .merge(pages)
@@ -209,7 +241,7 @@ pub fn serve(config: Config) -> Result<()> {
         let listener = std::net::TcpListener::bind(config.listen).map_err(|e| failed("cannot listen on", e))?;
         listener.set_nonblocking(true).map_err(|e| failed("listening on", e))?;
         let addr = listener.local_addr().map_err(|e| failed("listening on", e))?;
-        let app = router(AppState::new(config.library.clone(), config.tls.is_some(), config.today));
+        let app = router(AppState::new(config.library.clone(), config.tls.is_some(), config.today, config.models.clone(), config.device));
         let Some((cert, key)) = &config.tls else {
             let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| failed("listening on", e))?;
             eprintln!("facegate: serving {} on http://{addr}", config.library.display());

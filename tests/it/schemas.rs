@@ -18,7 +18,7 @@ const BASE: &str = "https://facegate.invalid/json/";
 /// The file of shared definitions, which no reply validates against directly.
 const COMMON: &str = "common";
 
-struct Schemas {
+pub struct Schemas {
     validators: BTreeMap<String, jsonschema::Validator>,
     used: RefCell<BTreeSet<String>>,
 }
@@ -44,7 +44,7 @@ fn schema_files() -> BTreeMap<String, Value> {
 impl Schemas {
     /// Compiles every schema, each checked against the 2020-12 meta-schema, with `$id`
     /// naming its own file.
-    fn load() -> Schemas {
+    pub fn load() -> Schemas {
         let files = schema_files();
         assert!(files.contains_key(COMMON), "docs/json/{COMMON}.schema.json is missing");
         let mut registry = jsonschema::Registry::new();
@@ -73,7 +73,7 @@ impl Schemas {
 
     /// Asserts that `reply` fits schema `name`, and that renaming or leaving out any of its fields,
     /// or giving any value another type, would not.
-    fn check(&self, name: &str, args: &[&str], reply: &Value) {
+    pub fn check(&self, name: &str, args: &[&str], reply: &Value) {
         let v = self.validators.get(name).unwrap_or_else(|| panic!("no docs/json/{name}.schema.json (for {args:?})"));
         let errors: Vec<String> = v.iter_errors(reply).map(|e| format!("  at {}: {e}", e.instance_path())).collect();
         assert!(errors.is_empty(), "facegate {args:?} --json does not fit docs/json/{name}.schema.json:\n{}\nreply: {reply:#}", errors.join("\n"));

@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::common::*;
+use crate::schemas::Schemas;
 use crate::users::{add_user, create_token};
 
 pub const TODAY: &str = "2026-11-25";
@@ -37,12 +38,16 @@ impl Drop for Server {
 impl Server {
     /// Starts the server on a free port and waits until it listens.
     pub fn start(lib: &Lib) -> Server {
-        Server::start_with(lib, &[])
+        Server::start_with(lib, &[], None)
     }
 
-    fn start_with(lib: &Lib, extra: &[&str]) -> Server {
-        let mut child = lib
-            .cmd()
+    /// With `extra` arguments, and `tmp` as its temporary folder (`TMPDIR`) when given.
+    fn start_with(lib: &Lib, extra: &[&str], tmp: Option<&Path>) -> Server {
+        let mut cmd = lib.cmd();
+        if let Some(dir) = tmp {
+            cmd.env("TMPDIR", dir);
+        }
+        let mut child = cmd
             .args(["--now", TODAY, "serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdin(Stdio::null())
@@ -154,6 +159,13 @@ impl Client {
         self.keep(res)
     }
 
+    /// Posts a multipart form with `fields` and the file `photo` named `name`.
+    fn post_photo(&mut self, url: &str, fields: &[(&str, &str)], name: &str, photo: &[u8]) -> Reply {
+        let (kind, body) = multipart(fields, name, photo);
+        let res = self.agent.post(url).header("Cookie", self.cookie_header()).header("Content-Type", kind).send(&body[..]).unwrap();
+        self.keep(res)
+    }
+
     /// Loads the sign-in form and posts it.
     fn sign_in(&mut self, server: &Server, name: &str, password: &str) -> Reply {
         let form = self.get(&server.url("/login"));
@@ -167,6 +179,20 @@ impl Client {
         assert_eq!(page.status, 200, "{}", page.text());
         hidden(&page.text(), "csrf")
     }
+}
+
+/// A multipart/form-data body of `fields` and the file field `photo` (named `name`): its
+/// content type and bytes.
+fn multipart(fields: &[(&str, &str)], name: &str, photo: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "facegate-test-7f3a9c0d";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        write!(body, "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").unwrap();
+    }
+    write!(body, "--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").unwrap();
+    body.extend_from_slice(photo);
+    write!(body, "\r\n--{boundary}--\r\n").unwrap();
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 /// The value of the first hidden input `name` in a page.
@@ -214,19 +240,27 @@ fn every_route_refuses_anonymous_users() {
     let (lib, _) = library();
     let server = Server::start(&lib);
     let mut anon = Client::new();
-    for path in ["/", "/persons", "/users", "/faces/1/thumb", "/photos/1/preview", "/photos/1/original"] {
+    for path in ["/", "/persons", "/users", "/faces/1/thumb", "/photos/1/preview", "/photos/1/original", "/search", "/search/0123abcd", "/search/0123abcd?face=1"] {
         let r = anon.get(&server.url(path));
         assert_eq!((r.status, r.header("location")), (303, Some("/login")), "GET {path}");
     }
-    for path in ["/logout", "/users/disable"] {
+    for path in ["/logout", "/users/disable", "/search/0123abcd/assign"] {
         let r = anon.post(&server.url(path), &[("name", "vic"), ("csrf", "x")], None);
         assert_eq!((r.status, r.header("location")), (303, Some("/login")), "POST {path}");
     }
+    let photo = std::fs::read(sample_images().join("grace_hopper.jpg")).unwrap();
+    let r = anon.post_photo(&server.url("/search?csrf=x"), &[], "q.jpg", &photo);
+    assert_eq!((r.status, r.header("location")), (303, Some("/login")), "POST /search");
     let agent = &anon.agent;
     let api = [
         agent.get(&server.url("/api/v1/openapi.json")).call().unwrap(),
         agent.post(&server.url("/api/v1/check")).send_json(serde_json::json!({"photos": [], "purpose": "social"})).unwrap(),
         agent.get(&server.url("/api/v1/openapi.json")).header("Authorization", "Bearer fgt_not_a_token").call().unwrap(),
+        agent.get(&server.url("/api/v1/persons/1/photos")).call().unwrap(),
+        agent.get(&server.url("/api/v1/persons/1/consents")).call().unwrap(),
+        agent.get(&server.url("/api/v1/consents")).call().unwrap(),
+        agent.post(&server.url("/api/v1/search")).header("Content-Type", multipart(&[], "q.jpg", &photo).0).send(&multipart(&[], "q.jpg", &photo).1[..]).unwrap(),
+        agent.post(&server.url("/api/v1/search")).header("Authorization", "Bearer fgt_not_a_token").send(&b""[..]).unwrap(),
     ];
     for res in api {
         let r = anon.keep(res);
@@ -462,18 +496,25 @@ fn paths_in_requests_cannot_read_files() {
 fn uploads_over_20_mb_are_refused() {
     let (lib, _) = library();
     let server = Server::start(&lib);
-    let ada = signed_in(&server, "ada", ADMIN_PASSWORD);
+    let mut ada = signed_in(&server, "ada", ADMIN_PASSWORD);
+    let csrf = ada.csrf(&server);
     let token = create_token(&lib, "ada");
     let size = 50 * 1024 * 1024;
+    // A photo upload: the file part's header, then its bytes (the 'a's below).
+    let (photo_form, photo_part) = multipart(&[], "huge.jpg", b"");
+    let photo_start = photo_part[..photo_part.len() - "\r\n--facegate-test-7f3a9c0d--\r\n".len()].to_vec();
     let targets = [
-        ("/users/disable", format!("Cookie: {}\r\nContent-Type: application/x-www-form-urlencoded", ada.cookie_header()), false),
-        ("/api/v1/check", format!("Authorization: Bearer {token}\r\nContent-Type: application/json"), true),
+        ("/users/disable".to_string(), format!("Cookie: {}\r\nContent-Type: application/x-www-form-urlencoded", ada.cookie_header()), false, vec![]),
+        ("/api/v1/check".to_string(), format!("Authorization: Bearer {token}\r\nContent-Type: application/json"), true, vec![]),
+        (format!("/search?csrf={csrf}"), format!("Cookie: {}\r\nContent-Type: {photo_form}", ada.cookie_header()), false, photo_start.clone()),
+        ("/api/v1/search".to_string(), format!("Authorization: Bearer {token}\r\nContent-Type: {photo_form}"), true, photo_start),
     ];
-    for (path, headers, json) in targets {
+    for (path, headers, json, start) in targets {
         // Announced by its length: refused before it is read.
         let mut s = TcpStream::connect(&server.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         write!(s, "POST {path} HTTP/1.1\r\nHost: {}\r\n{headers}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n", server.addr).unwrap();
+        let _ = s.write_all(&start);
         let _ = s.write_all(&vec![b'a'; 1024 * 1024]);
         let mut reply = String::new();
         let _ = s.read_to_string(&mut reply);
@@ -489,6 +530,9 @@ fn uploads_over_20_mb_are_refused() {
         write!(s, "POST {path} HTTP/1.1\r\nHost: {}\r\n{headers}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n", server.addr).unwrap();
         let mut writer = s.try_clone().unwrap();
         let sending = std::thread::spawn(move || {
+            if !start.is_empty() && write!(writer, "{:x}\r\n", start.len()).and_then(|_| writer.write_all(&start)).and_then(|_| writer.write_all(b"\r\n")).is_err() {
+                return;
+            }
             let chunk = vec![b'a'; 1024 * 1024];
             for _ in 0..50 {
                 if write!(writer, "{:x}\r\n", chunk.len()).and_then(|_| writer.write_all(&chunk)).and_then(|_| writer.write_all(b"\r\n")).is_err() {
@@ -507,11 +551,8 @@ fn uploads_over_20_mb_are_refused() {
     assert_eq!(lib.json(&["user", "list"], 0)["users"][1]["disabled"], false);
 }
 
-#[test]
-fn the_api_answers_as_check_does() {
-    let (lib, photos) = library();
-    // Make Grace Hopper's photo allowed: a named, confirmed person with consent.
-    let hopper = photos.join("hopper.jpg");
+/// The person with hopper.jpg's face, confirmed (clustering may have left the face to nobody).
+fn grace(lib: &Lib) -> i64 {
     let face = lib.json(&["face", "list", "--unassigned"], 0)["faces"]
         .as_array()
         .unwrap()
@@ -524,9 +565,19 @@ fn the_api_answers_as_check_does() {
             lib.json(&["face", "move", &face.to_string(), "--to", &p.to_string()], 0);
             p
         }
-        None => person_with_photo(&lib, "hopper.jpg"),
+        None => person_with_photo(lib, "hopper.jpg"),
     };
     lib.json(&["person", "confirm", &person.to_string()], 0);
+    lib.json(&["person", "name", &person.to_string(), "Grace"], 0);
+    person
+}
+
+#[test]
+fn the_api_answers_as_check_does() {
+    let (lib, photos) = library();
+    // Make Grace Hopper's photo allowed: a named, confirmed person with consent.
+    let hopper = photos.join("hopper.jpg");
+    let person = grace(&lib);
     lib.json(&["--now", TODAY, "consent", "grant", &person.to_string(), "--purpose", "social", "--no-expiry"], 0);
     let cameraman = photos.join("cameraman.png");
     let (h, c) = (hopper.to_str().unwrap(), cameraman.to_str().unwrap());
@@ -626,7 +677,7 @@ fn serves_https_with_secure_cookies() {
         .unwrap();
     assert!(made.status.success(), "{}", stderr(&made));
     let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
-    let server = Server::start_with(&lib, &["--tls-cert", c, "--tls-key", k]);
+    let server = Server::start_with(&lib, &["--tls-cert", c, "--tls-key", k], None);
     let fetched = std::process::Command::new(&curl).args(["-sk", "-i", &format!("https://{}/login", server.addr)]).output().unwrap();
     let reply = String::from_utf8_lossy(&fetched.stdout);
     assert!(reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/2 200"), "{reply}{}", stderr(&fetched));
@@ -640,4 +691,252 @@ fn serves_https_with_secure_cookies() {
     let out = lib.run(&["serve", "--listen", "127.0.0.1:0", "--tls-cert", c, "--tls-key", k]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("key.pem") && stderr(&out).contains("cannot load"), "{}", stderr(&out));
+}
+
+/// Every file under `dir`, at any depth.
+fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Every file under `dir` (relative paths), but the database's own (its WAL and shared memory
+/// change with every audit entry).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let own = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().starts_with("library.db");
+    all_files(dir).into_iter().filter(|p| !own(p)).map(|p| p.strip_prefix(dir).unwrap().to_path_buf()).collect()
+}
+
+/// Whether any file under `dir` holds `bytes` (a kept copy of an upload).
+fn holds_copy(dir: &Path, bytes: &[u8]) -> bool {
+    let needle = &bytes[bytes.len() / 2..bytes.len() / 2 + 64];
+    all_files(dir).iter().any(|p| std::fs::read(p).unwrap().windows(needle.len()).any(|w| w == needle))
+}
+
+#[test]
+fn search_by_photo_finds_the_person_keeps_nothing_and_lets_editors_assign() {
+    let (lib, photos) = library();
+    let tmp = lib.tmp.path().join("server-tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let server = Server::start_with(&lib, &[], Some(&tmp));
+    let query = std::fs::read(sample_images().join("grace_hopper_exif_orientation6.jpg")).unwrap();
+    let hopper = photos.join("hopper.jpg");
+    let hopper_id = lib.sql_count("SELECT id FROM photos WHERE path LIKE '%/hopper.jpg'");
+    let before = files_under(&lib.dir());
+
+    let mut vic = signed_in(&server, "vic", VIEWER_PASSWORD);
+    let csrf = vic.csrf(&server);
+    let page = vic.get(&server.url("/search"));
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains(&format!("action=\"/search?csrf={csrf}\" enctype=\"multipart/form-data\"")), "{}", page.text());
+    assert_eq!(vic.post_photo(&server.url("/search"), &[], "selfie.jpg", &query).status, 403, "no CSRF token");
+    let r = vic.post_photo(&server.url("/search?csrf=0000"), &[], "selfie.jpg", &query);
+    assert_eq!(r.status, 403, "a wrong CSRF token");
+
+    let started = Instant::now();
+    let r = vic.post_photo(&server.url(&format!("/search?csrf={csrf}")), &[], "selfie.jpg", &query);
+    let first_upload = started.elapsed();
+    assert_eq!(r.status, 303, "{}", r.text());
+    let at = r.header("location").unwrap().to_string();
+    assert!(at.starts_with("/search/"), "{at}");
+    let faces = vic.get(&server.url(&at));
+    assert_eq!(faces.status, 200);
+    assert!(faces.text().contains("Faces in selfie.jpg") && faces.text().contains("src=\"data:image/jpeg;base64,"), "{}", faces.text());
+    assert!(faces.text().contains(&format!("href=\"{at}?face=1\"")), "{}", faces.text());
+    let started = Instant::now();
+    let found = vic.get(&server.url(&format!("{at}?face=1")));
+    let pick = started.elapsed();
+    assert_eq!(found.status, 200, "{}", found.text());
+    let text = found.text();
+    assert!(text.contains("1 photo(s) of this person"), "{text}");
+    assert!(text.contains(&format!("href=\"/photos/{hopper_id}\"")) && text.contains(hopper.to_str().unwrap()), "{text}");
+    assert!(!text.contains("cameraman"), "{text}");
+    assert!(!text.contains("/assign"), "a viewer gets no assign form: {text}");
+    // A second upload: the models are loaded already.
+    let started = Instant::now();
+    let again = vic.post_photo(&server.url(&format!("/search?csrf={csrf}")), &[], "selfie.jpg", &query);
+    let second_upload = started.elapsed();
+    assert_eq!(again.status, 303);
+    eprintln!("search page: first upload {first_upload:?} (loads the models), second upload {second_upload:?}, picking a face {pick:?}");
+
+    // Audited as the CLI's search: a read under the viewer, naming the photos found.
+    let entries = audit(&lib);
+    let search = entries.iter().rev().find(|e| e["actor"] == "vic" && e["command"] == "search").expect("the search is audited");
+    assert_eq!(search["subjects"], serde_json::json!([format!("photo:{hopper_id}")]), "{search}");
+    assert_eq!(search["outcome"], "1 photos");
+
+    // A photo without a face, and a file that is not a photo: said so, nothing kept.
+    let mut blank = Vec::new();
+    image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128])).write_to(&mut std::io::Cursor::new(&mut blank), image::ImageFormat::Png).unwrap();
+    let r = vic.post_photo(&server.url(&format!("/search?csrf={csrf}")), &[], "wall.png", &blank);
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("No face found in wall.png"), "{}", r.text());
+    let r = vic.post_photo(&server.url(&format!("/search?csrf={csrf}")), &[], "notes.txt", b"not a photo at all");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("notes.txt"), "{}", r.text());
+
+    // A viewer may not assign (403, audited); another user cannot open the upload.
+    let r = vic.post(&server.url(&format!("{at}/assign")), &[("csrf", &csrf), ("face", "1"), ("person", "1")], None);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(denied(&lib, "vic", "search assign"));
+    let mut ed = signed_in(&server, "ed", EDITOR_PASSWORD);
+    assert_eq!(ed.get(&server.url(&at)).status, 404, "another user's upload");
+
+    // Nothing was left behind: the same files in the library, none holding the photo, and an
+    // empty temporary folder.
+    assert_eq!(files_under(&lib.dir()), before);
+    assert!(!holds_copy(&lib.dir(), &query), "a copy of the upload in the library");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "the server's temporary folder");
+    // Signing out drops the uploads.
+    vic.post(&server.url("/logout"), &[("csrf", &csrf)], None);
+    let mut vic = signed_in(&server, "vic", VIEWER_PASSWORD);
+    assert_eq!(vic.get(&server.url(&at)).status, 404, "gone at sign-out");
+    drop(vic);
+
+    // An editor assigns the face to Grace: the library keeps the photo under uploads/, the face
+    // is hers and confirmed, and the change is audited under the editor.
+    let grace = grace(&lib);
+    let ed_csrf = ed.csrf(&server);
+    let r = ed.post_photo(&server.url(&format!("/search?csrf={ed_csrf}")), &[], "selfie.jpg", &query);
+    let at = r.header("location").unwrap().to_string();
+    let page = ed.get(&server.url(&format!("{at}?face=1"))).text();
+    assert!(page.contains(&format!("action=\"{at}/assign\"")), "{page}");
+    let r = ed.post(&server.url(&format!("{at}/assign")), &[("csrf", &ed_csrf), ("face", "1"), ("person", "grace")], None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains(&format!("is now confirmed as person {grace} Grace")), "{}", r.text());
+    let kept: Vec<PathBuf> = std::fs::read_dir(lib.dir().join("uploads")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read(&kept[0]).unwrap(), query);
+    assert!(holds_copy(&lib.dir(), &query), "the check above would have seen a copy");
+    assert_eq!(std::fs::metadata(&kept[0]).unwrap().permissions().mode() & 0o777, 0o600);
+    let shown = lib.json(&["person", "show", &grace.to_string()], 0);
+    let kept_path = kept[0].canonicalize().unwrap().display().to_string();
+    assert!(shown["faces"].as_array().unwrap().iter().any(|f| f["path"] == kept_path.as_str() && f["link"] == "confirmed"), "{shown}");
+    assert!(audit(&lib).iter().any(|e| e["actor"] == "ed" && e["command"] == format!("face move to person:{grace}") && e["outcome"] == "ok"));
+    assert!(r.text().contains(&kept_path), "the kept photo is among the matches now");
+}
+
+/// `POST /api/v1/search` with the multipart `fields` and the photo `name`.
+fn api_search(server: &Server, token: &str, fields: &[(&str, &str)], name: &str, photo: &[u8]) -> (u16, Value) {
+    let (kind, body) = multipart(fields, name, photo);
+    let agent = Client::new().agent;
+    let res = agent.post(&server.url("/api/v1/search")).header("Authorization", format!("Bearer {token}")).header("Content-Type", kind).send(&body[..]).unwrap();
+    let status = res.status().as_u16();
+    (status, res.into_body().read_json().unwrap())
+}
+
+fn api_get(server: &Server, token: &str, path: &str) -> (u16, Value) {
+    let agent = Client::new().agent;
+    let res = agent.get(&server.url(path)).header("Authorization", format!("Bearer {token}")).call().unwrap();
+    let status = res.status().as_u16();
+    (status, res.into_body().read_json().unwrap())
+}
+
+#[test]
+fn the_api_searches_and_lists_as_the_cli_does() {
+    let schemas = Schemas::load();
+    let (lib, _) = library();
+    let grace = grace(&lib).to_string();
+    lib.json(&["--now", TODAY, "consent", "grant", &grace, "--purpose", "social", "--until", "2027-06-30"], 0);
+    lib.json(&["--now", TODAY, "consent", "revoke", &grace, "--purpose", "social", "--date", "2027-01-01"], 0);
+    // The query photo in a folder of its own, where the CLI runs, so that both name it selfie.jpg.
+    let at = lib.tmp.path().join("query");
+    std::fs::create_dir_all(&at).unwrap();
+    let query = std::fs::read(copy(&sample_images().join("grace_hopper_exif_orientation6.jpg"), &at, "selfie.jpg")).unwrap();
+    let cli = |args: &[&str]| -> Value {
+        let out = lib.cmd().current_dir(&at).args(["--now", TODAY]).args(args).arg("--json").output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let server = Server::start(&lib);
+    let vic = create_token(&lib, "vic");
+
+    let asked: [(&[(&str, &str)], &[&str]); 3] = [
+        (&[], &[]),
+        (&[("face", "1"), ("threshold", "0.5"), ("method", "index")], &["--face", "1", "--threshold", "0.5", "--method", "index"]),
+        (&[("method", "exact"), ("threshold", "0.95")], &["--method", "exact", "--threshold", "0.95"]),
+    ];
+    for (fields, flags) in asked {
+        let started = Instant::now();
+        let (status, api) = api_search(&server, &vic, fields, "selfie.jpg", &query);
+        eprintln!("POST /api/v1/search {fields:?}: {:?}", started.elapsed());
+        assert_eq!(status, 200, "{api}");
+        assert_eq!(api, cli(&[&["search", "--photo", "selfie.jpg"][..], flags].concat()), "the API's search is the CLI's");
+        schemas.check("search", &["POST /api/v1/search"], &api);
+    }
+    let (_, found) = api_search(&server, &vic, &[], "selfie.jpg", &query);
+    assert!(found["matches"][0]["path"].as_str().unwrap().ends_with("hopper.jpg"), "{found}");
+    assert!(audit(&lib).iter().any(|e| e["actor"] == "vic" && e["command"] == "search"), "audited as the CLI's search");
+
+    for (params, flags) in [("", &[][..]), ("?include_suggestions=true&method=exact", &["--include-suggestions", "--method", "exact"][..])] {
+        let (status, api) = api_get(&server, &vic, &format!("/api/v1/persons/{grace}/photos{params}"));
+        assert_eq!(status, 200, "{api}");
+        assert_eq!(api, cli(&[&["person", "photos", &grace][..], flags].concat()));
+        schemas.check("person-photos", &["GET /api/v1/persons/ID/photos"], &api);
+    }
+    let lists = [
+        ("/api/v1/consents".to_string(), vec!["consent", "list"]),
+        (format!("/api/v1/persons/{grace}/consents"), vec!["consent", "list", "--person", &grace]),
+        ("/api/v1/consents?person=Grace&purpose=Social".to_string(), vec!["consent", "list", "--person", "Grace", "--purpose", "Social"]),
+        (format!("/api/v1/persons/{grace}/consents?purpose=social"), vec!["consent", "list", "--person", &grace, "--purpose", "social"]),
+    ];
+    for (path, args) in &lists {
+        let (status, api) = api_get(&server, &vic, path);
+        assert_eq!(status, 200, "{path}: {api}");
+        assert_eq!(api, cli(args), "{path}");
+        assert_eq!(api["consents"].as_array().map(Vec::len), Some(1), "{path}: {api}");
+        assert_eq!(api["revocations"].as_array().map(Vec::len), Some(1), "{path}: {api}");
+        schemas.check("consent-list", &["GET", path], &api);
+    }
+    assert!(audit(&lib).iter().any(|e| e["actor"] == "vic" && e["command"] == "person photos"), "audited as the CLI's person photos");
+
+    // Bad requests: a clear 400 each.
+    let bad: [(&[(&str, &str)], &[u8], &str); 5] = [
+        (&[("face", "7")], &query, "no face 7; the photo has 1 face(s)"),
+        (&[("face", "one")], &query, "face: \"one\" is not a face number"),
+        (&[("method", "fast")], &query, "method: \"fast\""),
+        (&[], b"GIF89a but no more", "selfie.jpg"),
+        (&[("assign", "Nobody")], &query, "not allowed"),
+    ];
+    for (fields, photo, says) in bad {
+        let (status, err) = api_search(&server, &vic, fields, "selfie.jpg", photo);
+        assert!(status == 400 || (status == 403 && says == "not allowed"), "{fields:?}: {status} {err}");
+        assert!(err["error"]["message"].as_str().unwrap().contains(says), "{fields:?}: {err}");
+    }
+    let (status, err) = api_get(&server, &vic, "/api/v1/persons/Nobody/photos");
+    assert_eq!((status, err["error"]["code"].as_str()), (400, Some("invalid")), "{err}");
+
+    // Assigning needs an editor's token: the viewer's is refused (403, audited) and nothing is
+    // kept; the editor's assigns as `search --assign` does, and the library keeps the photo.
+    let (status, err) = api_search(&server, &vic, &[("assign", &grace)], "selfie.jpg", &query);
+    assert_eq!((status, err["error"]["code"].as_str()), (403, Some("denied")), "{err}");
+    assert!(denied(&lib, "vic", "search assign"));
+    assert!(!lib.dir().join("uploads").exists());
+    let ed = create_token(&lib, "ed");
+    let (status, assigned) = api_search(&server, &ed, &[("assign", &grace)], "selfie.jpg", &query);
+    assert_eq!(status, 200, "{assigned}");
+    assert!(assigned["assigned"].is_i64(), "{assigned}");
+    schemas.check("search", &["POST /api/v1/search", "assign"], &assigned);
+    assert_eq!(std::fs::read_dir(lib.dir().join("uploads")).unwrap().count(), 1);
+    let face = assigned["assigned"].as_i64().unwrap();
+    assert_eq!(lib.sql_count(&format!("SELECT person_id FROM faces WHERE id = {face} AND link = 'confirmed'")).to_string(), grace);
+
+    // The OpenAPI document describes every route.
+    let (_, doc) = api_get(&server, &vic, "/api/v1/openapi.json");
+    for (path, method) in [("/api/v1/search", "post"), ("/api/v1/persons/{id}/photos", "get"), ("/api/v1/persons/{id}/consents", "get"), ("/api/v1/consents", "get")] {
+        assert!(doc["paths"][path][method].is_object(), "{path}: {doc}");
+    }
+    let body = &doc["paths"]["/api/v1/search"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"];
+    assert_eq!(body["properties"]["photo"]["format"], "binary", "{body}");
 }

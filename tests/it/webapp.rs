@@ -186,6 +186,31 @@ async fn an_editor_names_confirms_merges_and_unblocks_a_group_photo_and_a_viewer
     shot(&b, "review.png").await;
     b.client.goto(&server.url("/audit")).await.unwrap();
     assert!(text(&b).await.contains("may not"), "an editor may not read the audit trail");
+
+    // Search by photo: upload a photo of Hopper from outside the library, pick her face, and
+    // see every photo of her, the group photo too.
+    b.client.goto(&server.url("/search")).await.unwrap();
+    let query = sample_images().join("grace_hopper.jpg").canonicalize().unwrap();
+    b.client.find(Locator::Css("#photo")).await.unwrap().send_keys(query.to_str().unwrap()).await.unwrap();
+    submit(&b, "form.upload button").await;
+    assert!(text(&b).await.contains("Faces in grace_hopper.jpg"), "{}", text(&b).await);
+    submit(&b, "a[data-face='1']").await;
+    let found = text(&b).await;
+    for file in ["hopper.jpg", "hopper-turned.jpg", "group.jpg"] {
+        assert!(found.contains(&format!("/photos/{file}")), "{file} among the matches: {found}");
+    }
+    assert!(found.contains("3 photo(s) of this person") && !found.contains("collins"), "{found}");
+    let loaded = "return Array.from(document.querySelectorAll('ol.matches img, ol.query-faces img')).every(i => i.complete && i.naturalWidth > 0)";
+    for _ in 0..100 {
+        if b.js(loaded).await == true {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(b.js(loaded).await, true, "the crops and thumbnails decode");
+    shot(&b, "search.png").await;
+    submit(&b, "ol.matches a.path").await;
+    assert!(b.client.current_url().await.unwrap().path().starts_with("/photos/"), "a match links to its photo page");
     b.client.goto(&server.url("/persons")).await.unwrap();
     submit(&b, "form[action='/logout'] button").await;
 
