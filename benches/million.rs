@@ -70,6 +70,11 @@ fn main() {
         match mode.as_str() {
             "build" => build(n),
             "upgrade" => upgrade(n),
+            "build-q8" => {
+                let path = vector_file(&library_dir(n).join("index"));
+                let (_, t) = timed(|| Vectors::open(&path, manifest().embedder.dim).unwrap().write_compact(&ann::compact_path(&path)).unwrap());
+                println!("  int8 copy written anew (Vectors::write_compact) in {}", secs(t));
+            }
             "old" | "new" => queries(n, &mode),
             other => panic!("unknown child {other}"),
         }
@@ -91,9 +96,8 @@ fn main() {
         let index_what = if built.graph { "index from scratch (FaceIndex::open)" } else { "exact search files only, no graph" };
         println!("  built once: write_batch {:.1} s; {index_what} {:.1} s (cpu {:.1} s, peak RSS {}); build process peak {}",
             built.write_s, built.index_s, built.index_cpu_s, mib_kb(built.index_peak_kb), mib_kb(built.build_peak_kb));
-        let has_q8 = std::fs::read_dir(dir.join("index")).unwrap().flatten().any(|e| e.file_name().to_string_lossy().ends_with(".q8"));
-        if !has_q8 && built.graph {
-            child(n, "upgrade");
+        if !Vectors::open(&vector_file(&dir.join("index")), manifest().embedder.dim).unwrap().has_compact() {
+            child(n, if built.graph { "upgrade" } else { "build-q8" });
         }
         let mut row = BTreeMap::new();
         if built.graph {
@@ -294,12 +298,15 @@ fn report(what: &str, times: &[Duration], note: &str) -> f64 {
     p50.as_secs_f64() * 1e3
 }
 
+/// The current generation's vector file, as `index/meta.json` names it.
+fn vector_file(index: &Path) -> PathBuf {
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(index.join("meta.json")).unwrap()).unwrap();
+    index.join(format!("{}.vectors", meta["basename"].as_str().unwrap()))
+}
+
 /// The exact search as it was before the int8 copy: the whole f32 file read, then scanned.
 fn old_vectors(library: &Library, model: &str, dim: usize) -> Vectors {
-    let index = library.index_dir();
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(index.join("meta.json")).unwrap()).unwrap();
-    let base = meta["basename"].as_str().unwrap();
-    let mut vectors = Vectors::read(&index.join(format!("{base}.vectors")), dim).unwrap();
+    let mut vectors = Vectors::read(&vector_file(&library.index_dir()), dim).unwrap();
     vectors.extend(&library.store.embeddings_after(model, vectors.max_id()).unwrap()).unwrap();
     vectors
 }
@@ -321,6 +328,15 @@ fn queries(n: usize, mode: &str) {
     let load = || if mode == "old" { old_vectors(&library, &model, dim) } else { ann::exact_vectors(&library.index_dir(), &library.store, &model, dim).unwrap() };
     println!("  {mode}: {}", if mode == "old" { "f32 file read whole, f32 scan" } else { "ann::exact_vectors: memory-mapped, int8 scan, f32 re-check" });
 
+    if std::env::var_os("FACEGATE_MILLION_RSS").is_some() {
+        println!("    RSS before: {} kB", proc_status("VmRSS:"));
+        let (v, t) = timed(load);
+        println!("    RSS after load: {} kB ({})", proc_status("VmRSS:"), ms(t));
+        let (h, t) = timed(|| v.matches(&[Query { face: None, vector: &singles[0].1 }], threshold).len());
+        println!("    RSS after one search ({h} hits): {} kB ({})", proc_status("VmRSS:"), ms(t));
+        let h = v.matches(&subject_q, threshold).len();
+        println!("    RSS after 1000-query search ({h} hits): {} kB", proc_status("VmRSS:"));
+    }
     let (mut t_search, mut t_pp) = (Vec::new(), Vec::new());
     let (mut hits1, mut hits_pp) = (Vec::new(), 0);
     for (_, v) in &singles {

@@ -64,9 +64,14 @@ pub(super) fn quantize(v: &[f32]) -> Quantized {
     Quantized { codes, scale, residual: up(residual.sqrt()), norm: up(norm.sqrt()), length: up(length.sqrt()) }
 }
 
-/// Identifies a vector file's content cheaply: every id, and a sample of rows (every 1024th and
-/// the last), so a copy made from another file is not taken for this one's.
-pub(super) fn fingerprint(ids: &[FaceId], row: impl Fn(usize) -> u64) -> u64 {
+/// Rows of a vector file that its fingerprint samples: 64 spread over it, and the last.
+pub(super) fn sampled_rows(count: usize) -> impl Iterator<Item = usize> {
+    (0..count).step_by(count.div_ceil(64).max(1)).chain(count.checked_sub(1))
+}
+
+/// Identifies a vector file's content cheaply: every id, and the [`sampled_rows`], so a copy made
+/// from another file is not taken for this one's.
+pub(super) fn fingerprint(ids: &[FaceId], mut row: impl FnMut(usize) -> u64) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ ids.len() as u64;
     let mut mix = |x: u64| {
         h = (h ^ x).wrapping_mul(0x0000_0100_0000_01B3);
@@ -75,7 +80,7 @@ pub(super) fn fingerprint(ids: &[FaceId], row: impl Fn(usize) -> u64) -> u64 {
     for id in ids {
         mix(id.0 as u64);
     }
-    for r in (0..ids.len()).step_by(1024).chain(ids.len().checked_sub(1)) {
+    for r in sampled_rows(ids.len()) {
         mix(row(r));
     }
     h

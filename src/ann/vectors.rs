@@ -224,9 +224,20 @@ impl Vectors {
         let count = check_header(header, map.len(), dim).map_err(bad)?;
         let ids = parse_ids(&map[HEADER..HEADER + 8 * count]).map_err(bad)?;
         assert_eq!((map.as_ptr() as usize + HEADER + 8 * count) % 4, 0, "f32 rows are aligned");
+        // The sampled rows are read, not touched through the map: a page fault can map a large
+        // block of the page cache at once, and a sample spread over the file would then make
+        // all of it resident.
+        let start = (HEADER + 8 * count) as u64;
+        let mut row = vec![0u8; 4 * dim];
+        let mut failed = false;
+        let print = q8::fingerprint(&ids, |r| {
+            use std::os::unix::fs::FileExt;
+            failed |= file.read_exact_at(&mut row, start + (r * 4 * dim) as u64).is_err();
+            let floats: Vec<f32> = row.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
+            q8::row_bits(&floats)
+        });
         let mut mapped = Mapped { map, rows: count, dim, compact: None };
-        let print = q8::fingerprint(&ids, |r| q8::row_bits(&mapped.data()[r * dim..(r + 1) * dim]));
-        mapped.compact = Compact::open(&compact_path(path), dim, count, print).filter(|c| c.len() == count);
+        mapped.compact = (!failed).then(|| Compact::open(&compact_path(path), dim, count, print)).flatten().filter(|c| c.len() == count);
         Ok(Vectors { dim, ids, file: Some(Arc::new(mapped)), data: Vec::new() })
     }
 
