@@ -148,20 +148,16 @@ impl Compact {
         self.count
     }
 
-    /// Row `i`'s `(scale, residual, norm)`.
+    /// Rows `rows` as (codes, `(scale, residual, norm)`), in order.
     #[inline]
-    pub fn stats(&self, i: usize) -> (f32, f32, f32) {
-        let o = HEADER + i * STATS;
-        let f = |k: usize| f32::from_le_bytes(self.map[o + 4 * k..o + 4 * k + 4].try_into().expect("4 bytes"));
-        (f(0), f(1), f(2))
-    }
-
-    #[inline]
-    pub fn codes(&self, i: usize) -> &[i8] {
-        let o = HEADER + self.count * STATS + i * self.dim;
-        let bytes = &self.map[o..o + self.dim];
+    pub fn rows(&self, rows: std::ops::Range<usize>) -> impl Iterator<Item = (&[i8], (f32, f32, f32))> {
+        let stats = &self.map[HEADER + rows.start * STATS..HEADER + rows.end * STATS];
+        let base = HEADER + self.count * STATS;
+        let bytes = &self.map[base + rows.start * self.dim..base + rows.end * self.dim];
         // SAFETY: i8 and u8 have the same size and alignment.
-        unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<i8>(), bytes.len()) }
+        let codes = unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<i8>(), bytes.len()) };
+        let f = |b: &[u8]| f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        codes.chunks_exact(self.dim.max(1)).zip(stats.chunks_exact(STATS).map(move |s| (f(&s[0..4]), f(&s[4..8]), f(&s[8..12]))))
     }
 }
 

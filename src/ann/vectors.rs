@@ -499,8 +499,8 @@ impl Groups {
         product: impl Fn(&[i8], &[i8]) -> i32,
     ) -> Vec<usize> {
         let mut out = Vec::new();
-        'rows: for r in rows {
-            let (codes, stats, id) = (c.codes(r), c.stats(r), ids[r]);
+        'rows: for ((codes, stats), r) in c.rows(rows.clone()).zip(rows) {
+            let id = ids[r];
             if let Some((root, bound)) = &cut.root {
                 if upper(root, codes, stats, &product) < *bound {
                     continue;
