@@ -11,6 +11,7 @@
 //! `target/bench-million/<n>/`; reruns measure the queries only (delete the folder to rebuild).
 //! Above 200,000 faces only the exact search's index files are written, not the HNSW graph (most
 //! of an hour on two cores); `FACEGATE_MILLION_GRAPH=1` builds the whole index at any size.
+//! `FACEGATE_MILLION_RSS=1` also prints the resident set after each step of one search.
 //! The queries run twice, each in its own process so that each has its own peak RSS: `old`, the
 //! exact search as it was before the int8 copy (the whole f32 vector file read into memory and
 //! scanned: `Vectors::read` + `Vectors::matches`), and `new`, as `search` runs it now
