@@ -8,12 +8,15 @@
 //! compaction (`compact.rs`; an erasure must leave no vector behind).
 //!
 //! Files: `index/meta.json` names the current generation `faces-<n>`, whose files are
-//! `faces-<n>.hnsw.graph`, `faces-<n>.hnsw.data` and `faces-<n>.vectors`; a new generation is
+//! `faces-<n>.hnsw.graph`, `faces-<n>.hnsw.data`, `faces-<n>.vectors` and its int8 copy
+//! `faces-<n>.q8` (written with the generation, or by the next writer where it is missing or does
+//! not fit; searches without it scan the f32 rows); a new generation is
 //! written under a new name and the meta file is swapped atomically, so a crash leaves the old
 //! index or the new one, never a mix. Then every other file in the folder is deleted. The data
 //! and vector files hold raw embeddings (biometric data).
 
 mod compact;
+mod q8;
 mod vectors;
 
 use std::collections::HashSet;
@@ -24,7 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::store::{FaceId, Store};
-pub use vectors::{Query, Vectors};
+pub use q8::dot_i8;
+pub use vectors::{compact_path, Query, Vectors};
 
 /// Cosine distance for unit vectors, `max(0, 1 − a·b)`; the clamp keeps hnsw_rs's non-negative
 /// assertion happy on rounding.
@@ -126,6 +130,10 @@ impl Meta {
     fn vectors_path(&self, dir: &Path) -> PathBuf {
         dir.join(format!("{}.vectors", self.basename))
     }
+
+    fn compact_path(&self, dir: &Path) -> PathBuf {
+        compact_path(&self.vectors_path(dir))
+    }
 }
 
 pub struct FaceIndex {
@@ -188,6 +196,10 @@ impl FaceIndex {
         if persist && matches!(sync, Sync::Rebuilt { .. } | Sync::Extended { .. }) {
             index.save(dir)?;
         } else if persist {
+            if !index.vectors.has_compact() {
+                // A generation written by an older facegate, or whose int8 copy a crash cut short.
+                index.write_compact(dir)?;
+            }
             // Files of older generations left by a crash while they were being deleted (they
             // may hold erased faces' vectors).
             remove_stale(dir, &index.meta.basename)?;
@@ -282,6 +294,17 @@ impl FaceIndex {
         self.swap_in(dir, base)
     }
 
+    /// Writes the current generation's missing int8 copy (under a temporary name, then renamed)
+    /// and maps it.
+    fn write_compact(&mut self, dir: &Path) -> Result<()> {
+        let path = self.meta.compact_path(dir);
+        let tmp = path.with_extension("q8.tmp");
+        self.vectors.write_compact(&tmp)?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        self.vectors = Vectors::open(&self.meta.vectors_path(dir), self.meta.dim)?;
+        Ok(())
+    }
+
     /// A name for the next generation, with leftovers of a crashed attempt under it cleared.
     fn next_basename(&self, dir: &Path) -> String {
         let old = &self.meta.basename;
@@ -296,6 +319,7 @@ impl FaceIndex {
     fn swap_in(&mut self, dir: &Path, base: String) -> Result<()> {
         self.meta.basename = base;
         self.vectors.write(&self.meta.vectors_path(dir))?;
+        self.vectors.write_compact(&self.meta.compact_path(dir))?;
         let tmp = dir.join("meta.json.tmp");
         let json = serde_json::to_vec_pretty(&self.meta).expect("meta serialises");
         crate::crash::point("writing the index meta file");
@@ -338,7 +362,7 @@ fn current_generation(dir: &Path, store: &Store, library: &str, model: &str, dim
     let meta = read_meta(dir).filter(|m| m.fits(library, model, dim))?;
     let live = store.count_embeddings_upto(model, FaceId(meta.max_face_id)).ok()?;
     let dead = meta.num_points.checked_sub(live)?;
-    let vectors = Vectors::read(&meta.vectors_path(dir), dim).ok()?;
+    let vectors = Vectors::open(&meta.vectors_path(dir), dim).ok()?;
     (vectors.len() == meta.num_points && vectors.max_id().0 <= meta.max_face_id).then_some((meta, vectors, dead))
 }
 
@@ -350,8 +374,13 @@ fn read_meta(dir: &Path) -> Option<Meta> {
     serde_json::from_slice(&std::fs::read(dir.join(META)).ok()?).ok()
 }
 
-fn generation_files(dir: &Path, base: &str) -> [PathBuf; 3] {
-    [dir.join(format!("{base}.hnsw.graph")), dir.join(format!("{base}.hnsw.data")), dir.join(format!("{base}.vectors"))]
+fn generation_files(dir: &Path, base: &str) -> [PathBuf; 4] {
+    [
+        dir.join(format!("{base}.hnsw.graph")),
+        dir.join(format!("{base}.hnsw.data")),
+        dir.join(format!("{base}.vectors")),
+        dir.join(format!("{base}.q8")),
+    ]
 }
 
 fn remove_generation(dir: &Path, base: &str) {
@@ -460,7 +489,7 @@ mod tests {
                 assert!(!bytes.windows(r.len()).any(|w| w == &r[..]), "a removed vector is still in the index files");
             }
         }
-        assert_eq!(std::fs::read_dir(&index_dir).unwrap().count(), 4, "meta and one generation only");
+        assert_eq!(std::fs::read_dir(&index_dir).unwrap().count(), 5, "meta and one generation only");
         let (mut found, mut survivors) = (0, 0);
         for (id, v) in all.iter() {
             let hits = index.nearest(v, 10);

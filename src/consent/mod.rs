@@ -362,7 +362,7 @@ pub struct Expiring {
 pub fn expiring(store: &Store, today: NaiveDate, days: i64) -> Result<Vec<Expiring>> {
     let end = today + chrono::Duration::days(days);
     let mut out = Vec::new();
-    for c in store.consent_rows(None, None)? {
+    for c in store.consent_rows_ending(today, end)? {
         let grants = store.grants_for(c.person)?;
         let Some(grant) = grants.iter().find(|g| g.id == c.id) else { continue };
         let Some(until) = rules::last_day(grant).filter(|u| *u >= today && *u <= end) else { continue };

@@ -235,28 +235,20 @@ impl Store {
 
     /// Consent records, optionally for one person and/or purpose, oldest first.
     pub fn consent_rows(&self, person: Option<PersonId>, purpose: Option<i64>) -> Result<Vec<ConsentRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT c.id, c.person_id, pu.name, pr.name, c.valid_from, c.valid_until, c.source, c.note,
-               c.evidence_sha256, c.evidence_name, c.recorded_at, c.recorded_by
-             FROM consents c JOIN purposes pu ON pu.id = c.purpose_id LEFT JOIN projects pr ON pr.id = c.project_id
-             WHERE (?1 IS NULL OR c.person_id = ?1) AND (?2 IS NULL OR c.purpose_id = ?2) ORDER BY c.id",
-        )?;
-        let rows = stmt.query_map(params![person.map(|p| p.0), purpose], |r| {
-            Ok(ConsentRow {
-                id: r.get(0)?,
-                person: PersonId(r.get(1)?),
-                purpose: r.get(2)?,
-                project: r.get(3)?,
-                valid_from: date(r.get(4)?)?,
-                valid_until: opt_date(r.get(5)?)?,
-                source: r.get(6)?,
-                note: r.get(7)?,
-                evidence_sha256: r.get(8)?,
-                evidence_name: r.get(9)?,
-                recorded_at: r.get(10)?,
-                recorded_by: r.get(11)?,
-            })
-        })?;
+        let mut stmt = self.conn.prepare(&format!(
+            "{CONSENT_SELECT} WHERE (?1 IS NULL OR c.person_id = ?1) AND (?2 IS NULL OR c.purpose_id = ?2) ORDER BY c.id"
+        ))?;
+        let rows = stmt.query_map(params![person.map(|p| p.0), purpose], consent_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The consents whose own last day or whose project's falls in `from..=to`: the only ones
+    /// whose last day (the earlier of the two) can, so `consent expiring` looks at these alone.
+    pub fn consent_rows_ending(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<ConsentRow>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "{CONSENT_SELECT} WHERE c.valid_until BETWEEN ?1 AND ?2 OR pr.until BETWEEN ?1 AND ?2 ORDER BY c.id"
+        ))?;
+        let rows = stmt.query_map(params![from.to_string(), to.to_string()], consent_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -374,6 +366,27 @@ impl Store {
         out.sort_by_key(|u| u.id);
         Ok(out)
     }
+}
+
+const CONSENT_SELECT: &str = "SELECT c.id, c.person_id, pu.name, pr.name, c.valid_from, c.valid_until, c.source, c.note,
+       c.evidence_sha256, c.evidence_name, c.recorded_at, c.recorded_by
+     FROM consents c JOIN purposes pu ON pu.id = c.purpose_id LEFT JOIN projects pr ON pr.id = c.project_id";
+
+fn consent_row(r: &rusqlite::Row) -> rusqlite::Result<ConsentRow> {
+    Ok(ConsentRow {
+        id: r.get(0)?,
+        person: PersonId(r.get(1)?),
+        purpose: r.get(2)?,
+        project: r.get(3)?,
+        valid_from: date(r.get(4)?)?,
+        valid_until: opt_date(r.get(5)?)?,
+        source: r.get(6)?,
+        note: r.get(7)?,
+        evidence_sha256: r.get(8)?,
+        evidence_name: r.get(9)?,
+        recorded_at: r.get(10)?,
+        recorded_by: r.get(11)?,
+    })
 }
 
 const USAGE_SELECT: &str = "SELECT u.id, u.photo_id, p.path, u.content_sha256, u.purpose, u.project, u.used_on, u.destination, u.actor, u.recorded_at

@@ -266,12 +266,15 @@ impl Store {
 
     /// Number of embeddings of `model` with face id at most `upto`.
     pub fn count_embeddings_upto(&self, model: &str, upto: FaceId) -> Result<usize> {
+        // The kept total less the faces above `upto` (an index range, usually empty): counting
+        // the faces up to `upto` took 17 ms at 100k faces, which every exact search paid.
         let n: i64 = self.conn.query_row(
-            "SELECT count(*) FROM embeddings WHERE model = ?1 AND face_id <= ?2",
+            "SELECT coalesce((SELECT n FROM embedding_counts WHERE model = ?1), 0)
+                  - (SELECT count(*) FROM embeddings WHERE model = ?1 AND face_id > ?2)",
             params![model, upto.0],
             |r| r.get(0),
         )?;
-        Ok(n as usize)
+        usize::try_from(n).map_err(|_| Error::Invalid(format!("embedding count for {model} is negative")))
     }
 
     /// Faces and their photos for the given ids; ids no longer in the library are left out.
@@ -594,6 +597,33 @@ mod tests {
         assert_eq!(store.num_faces().unwrap(), 0);
         assert!(store.embeddings_after("m", FaceId(0)).unwrap().is_empty());
         assert_eq!(store.num_photos().unwrap(), 1);
+    }
+
+    /// The kept per-model counts follow inserts, re-indexing and cascaded deletes, and match a
+    /// plain count (migration 10).
+    #[test]
+    fn embedding_counts_follow_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("lib.db")).unwrap();
+        let plain = |store: &Store, model: &str, upto: i64| -> usize {
+            store.conn.query_row("SELECT count(*) FROM embeddings WHERE model = ?1 AND face_id <= ?2", params![model, upto], |r| r.get::<_, i64>(0)).unwrap() as usize
+        };
+        let agree = |store: &Store| {
+            for model in ["m", "k"] {
+                for upto in 0..12 {
+                    assert_eq!(store.count_embeddings_upto(model, FaceId(upto)).unwrap(), plain(store, model, upto), "{model} up to {upto}");
+                }
+            }
+        };
+        store.write_batch(&[indexed("/a.jpg", "h1", 2), indexed("/b.jpg", "h2", 3)], "p", "m").unwrap();
+        store.write_batch(&[indexed("/c.jpg", "h3", 2)], "p", "k").unwrap();
+        agree(&store);
+        store.write_batch(&[indexed("/a.jpg", "h4", 1)], "p", "m").unwrap();
+        agree(&store);
+        let b = store.photo_states().unwrap()["/b.jpg"].id;
+        store.remove_photos(&[b]).unwrap();
+        agree(&store);
+        assert_eq!(store.count_embeddings_upto("m", FaceId(100)).unwrap(), 1);
     }
 
     #[test]

@@ -228,6 +228,21 @@ const MIGRATIONS: &[&str] = &[
         last_used_at TEXT,
         revoked_at TEXT
     );",
+    // 10: a million faces. The number of embeddings per model, kept by triggers (cascaded deletes
+    // fire them too), so that every exact search's check of the index files against SQLite
+    // (`Store::count_embeddings_upto`) does not count a million index entries.
+    "CREATE TABLE embedding_counts (model TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO embedding_counts (model, n) SELECT model, count(*) FROM embeddings GROUP BY model;
+    CREATE TRIGGER embeddings_counted AFTER INSERT ON embeddings BEGIN
+        INSERT INTO embedding_counts (model, n) VALUES (NEW.model, 1) ON CONFLICT(model) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER embeddings_uncounted AFTER DELETE ON embeddings BEGIN
+        UPDATE embedding_counts SET n = n - 1 WHERE model = OLD.model;
+    END;
+    CREATE TRIGGER embeddings_recounted AFTER UPDATE OF model ON embeddings BEGIN
+        UPDATE embedding_counts SET n = n - 1 WHERE model = OLD.model;
+        INSERT INTO embedding_counts (model, n) VALUES (NEW.model, 1) ON CONFLICT(model) DO UPDATE SET n = n + 1;
+    END;",
 ];
 
 /// For a database that cannot be written: its schema must be this version's, since it cannot be
