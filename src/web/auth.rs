@@ -208,9 +208,11 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<SignIn>) -> R
     }
 }
 
-/// Signs out: the session ends, its cookie goes, and so do the user's uploads to the search page.
+/// Signs out: the session ends, its cookie goes, and so do what the server held for the user
+/// (search uploads, undos).
 pub async fn logout(State(state): State<AppState>, page: Page, headers: HeaderMap) -> Result<Response, WebError> {
     state.0.uploads.forget(page.user);
+    state.0.undos.forget(page.user);
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         state.read(move |s| users::sign_out(s, &token, Utc::now())).await?;
     }

@@ -27,6 +27,7 @@
 mod api;
 mod auth;
 mod error;
+mod held;
 mod pages;
 mod search;
 mod views;
@@ -83,13 +84,16 @@ pub struct Shared {
     /// server's life; one search uses them at a time.
     face_models: Mutex<Option<FaceModels>>,
     /// Query photos uploaded to the search page, in memory only.
-    uploads: search::Uploads,
+    uploads: held::Held<search::Upload>,
+    /// What "undo" on a person page puts back, for the user who confirmed.
+    undos: held::Held<views::Undo>,
 }
 
 impl AppState {
     pub fn new(library: PathBuf, secure: bool, today: Option<NaiveDate>, models: Option<PathBuf>, device: Device) -> AppState {
-        let uploads = search::Uploads::default();
-        AppState(Arc::new(Shared { library, models, device, secure, today, face_models: Mutex::new(None), uploads }))
+        let uploads = held::Held::new(search::KEEP_FOR, search::MAX_UPLOADS);
+        let undos = held::Held::new(views::UNDO_FOR, views::MAX_UNDOS);
+        AppState(Arc::new(Shared { library, models, device, secure, today, face_models: Mutex::new(None), uploads, undos }))
     }
 
     /// Runs `f` with the face models, loading them on first use (blocking: call it from a

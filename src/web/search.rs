@@ -1,12 +1,12 @@
 //! Search by photo (`/search`): a signed-in user uploads a photo, picks one of its faces and
 //! sees every photo of that person; an editor may assign the face to a person. The upload is
-//! held in memory only ([`Uploads`], for [`KEEP_FOR`], and gone at sign-out), never written to
+//! held in memory only (a [`Held`](super::held::Held), for [`KEEP_FOR`], and gone at sign-out), never written to
 //! disk, unless its face is assigned: then the library keeps it, as `search --assign` does.
 //! The form is multipart, so its CSRF token travels in the URL (`?csrf=`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use askama::Template;
 use axum::body::Body;
@@ -20,22 +20,17 @@ use serde::Deserialize;
 use super::{AppState, Layout, Page, WebError, MAX_BODY};
 use crate::app::{Permission, PhotoSearch, QuerySource};
 use crate::query::{self, Method, QueryFace, SearchReport};
-use crate::store::UserId;
 use crate::vision::Face;
 
 /// How long an upload stays in memory after it came.
 pub const KEEP_FOR: Duration = Duration::from_secs(15 * 60);
 /// Uploads held at once (all users together); the oldest goes first.
-const MAX_UPLOADS: usize = 16;
+pub const MAX_UPLOADS: usize = 16;
 
-/// Query photos uploaded to the search page, by a random id, each for the user who sent it.
-#[derive(Default)]
-pub struct Uploads(Mutex<Vec<Arc<Upload>>>);
-
+/// A query photo uploaded to the search page.
 pub struct Upload {
+    /// Its id in the holder, for links to it.
     id: String,
-    owner: UserId,
-    at: Instant,
     /// The file name it came with.
     name: String,
     bytes: Arc<Vec<u8>>,
@@ -53,32 +48,6 @@ struct FaceCard {
     crop: String,
 }
 
-impl Uploads {
-    fn held(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Upload>>> {
-        let mut held = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        held.retain(|u| u.at.elapsed() < KEEP_FOR);
-        held
-    }
-
-    fn add(&self, upload: Upload) -> Arc<Upload> {
-        let upload = Arc::new(upload);
-        let mut held = self.held();
-        if held.len() >= MAX_UPLOADS {
-            held.remove(0);
-        }
-        held.push(upload.clone());
-        upload
-    }
-
-    fn get(&self, id: &str, owner: UserId) -> Option<Arc<Upload>> {
-        self.held().iter().find(|u| u.id == id && u.owner == owner).cloned()
-    }
-
-    /// Drops every upload of `owner` (at sign-out).
-    pub fn forget(&self, owner: UserId) {
-        self.held().retain(|u| u.owner != owner);
-    }
-}
 
 /// A multipart form with one file: the file's name and bytes, and the other fields.
 pub struct UploadForm {
@@ -221,8 +190,8 @@ pub async fn upload(State(state): State<AppState>, page: Page, form: Request) ->
         let message = format!("No face found in {name}. Try a photo where the face is larger or better lit.");
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page, None, None, None, Some(message))?).into_response());
     }
-    let id = crate::app::users::random_secret();
-    state.0.uploads.add(Upload { id: id.clone(), owner: page.user, at: Instant::now(), name, bytes, faces, cards, preview, size });
+    let id = super::held::Held::<Upload>::new_id();
+    state.0.uploads.add(page.user, id.clone(), Upload { id: id.clone(), name, bytes, faces, cards, preview, size });
     Ok(Redirect::to(&format!("/search/{id}")).into_response())
 }
 

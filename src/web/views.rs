@@ -42,7 +42,7 @@ struct PersonPage {
     others: Vec<PersonCard>,
     merge_q: String,
     message: Option<String>,
-    /// The links before "confirm all", for the undo button (JSON).
+    /// The id of what "confirm all" changed, for the undo button.
     undo: Option<String>,
 }
 
@@ -115,18 +115,32 @@ pub async fn confirm_all(State(state): State<AppState>, page: Page, Path(id): Pa
     let manifest = state.manifest()?;
     let confirmed = state.app(&page.actor, Permission::EditPersons, "person confirm", move |app| app.confirm_suggestions(&manifest, PersonId(id))).await?;
     let message = format!("{} suggested face(s) confirmed.", confirmed.faces.len());
-    let undo = serde_json::to_string(&confirmed.before)?;
+    let undo = super::held::Held::<Undo>::new_id();
+    state.0.undos.add(page.user, undo.clone(), Undo { person: PersonId(id), before: confirmed.before });
     person_page(&state, &page, id, PersonPageQuery::default(), Some(message), Some(undo)).await
+}
+
+/// How long "undo" stays offered after "confirm all", and how many are held (all users together).
+pub const UNDO_FOR: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+pub const MAX_UNDOS: usize = 64;
+
+/// The links "confirm all" changed on a person's page, as they were before: kept by the server,
+/// so that an undo can only put back what the user's own confirmation changed.
+pub struct Undo {
+    person: PersonId,
+    before: Vec<FaceState>,
 }
 
 #[derive(Deserialize)]
 pub struct UndoForm {
-    before: String,
+    undo: String,
 }
 
 pub async fn undo(State(state): State<AppState>, page: Page, Path(id): Path<i64>, Form(f): Form<UndoForm>) -> Result<Html<String>, WebError> {
-    let before: Vec<FaceState> = serde_json::from_str(&f.before).map_err(|e| WebError::BadRequest(format!("undo: {e}")))?;
-    let changed = state.app(&page.actor, Permission::EditPersons, "face links undo", move |app| app.restore_links(&before)).await?;
+    let offered_here = state.0.undos.get(&f.undo, page.user).is_some_and(|u| u.person == PersonId(id));
+    let held = offered_here.then(|| state.0.undos.take(&f.undo, page.user)).flatten();
+    let held = held.ok_or_else(|| WebError::NotFound("nothing to undo: an undo works once, for 15 minutes, on the page that offered it".into()))?;
+    let changed = state.app(&page.actor, Permission::EditPersons, "face links undo", move |app| app.restore_links(&held.before)).await?;
     person_page(&state, &page, id, PersonPageQuery::default(), Some(changed.message), None).await
 }
 

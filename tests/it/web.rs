@@ -436,6 +436,56 @@ fn the_persons_page_filters_searches_and_pages() {
     assert!(page("/persons?q=nobody-has-this").contains("No person matches."));
 }
 
+#[test]
+fn undo_puts_back_only_what_the_users_own_confirmation_changed() {
+    let (lib, photos) = library();
+    copy(&sample_images().join("grace_hopper_exif_orientation6.jpg"), &photos, "hopper-turned.jpg");
+    lib.index(&[&photos], 0);
+    add_user(&lib, "eda", "editor", "other editor password");
+    // Hopper's two faces as one person's suggestions, as clustering leaves them.
+    let hopper = lib.json(&["person", "add", "--name", "Grace Hopper"], 0)["id"].as_i64().unwrap();
+    let conn = rusqlite::Connection::open(lib.db()).unwrap();
+    let n = conn
+        .execute(
+            "UPDATE faces SET person_id = ?1, link = 'suggested', similarity = 0.97, linked_by = 'cluster'
+             WHERE photo_id IN (SELECT id FROM photos WHERE path LIKE '%hopper%')",
+            [hopper],
+        )
+        .unwrap();
+    assert_eq!(n, 2);
+    drop(conn);
+    let links = || -> Vec<String> {
+        let shown = lib.json(&["person", "show", &hopper.to_string()], 0);
+        shown["faces"].as_array().unwrap().iter().map(|f| f["link"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(links(), ["suggested", "suggested"]);
+
+    let server = Server::start(&lib);
+    let mut ed = signed_in(&server, "ed", EDITOR_PASSWORD);
+    let csrf = ed.csrf(&server);
+    let page = ed.post(&server.url(&format!("/persons/{hopper}/confirm-all")), &[("csrf", &csrf)], None);
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert_eq!(links(), ["confirmed", "confirmed"]);
+    let undo = hidden(&page.text(), "undo");
+    assert!(undo.len() >= 32 && !undo.contains('{'), "the page carries an id, not the state: {undo}");
+    let undo_at = |person: i64| server.url(&format!("/persons/{person}/undo"));
+    // A made-up id, another user's session and another person's page put nothing back.
+    assert_eq!(ed.post(&undo_at(hopper), &[("csrf", &csrf), ("undo", "made-up")], None).status, 404);
+    let mut eda = signed_in(&server, "eda", "other editor password");
+    let eda_csrf = eda.csrf(&server);
+    assert_eq!(eda.post(&undo_at(hopper), &[("csrf", &eda_csrf), ("undo", &undo)], None).status, 404);
+    let other = lib.json(&["person", "add", "--name", "Somebody Else"], 0)["id"].as_i64().unwrap();
+    assert_eq!(ed.post(&undo_at(other), &[("csrf", &csrf), ("undo", &undo)], None).status, 404);
+    assert_eq!(links(), ["confirmed", "confirmed"]);
+    // The user's own undo works, once.
+    let undone = ed.post(&undo_at(hopper), &[("csrf", &csrf), ("undo", &undo)], None);
+    assert_eq!(undone.status, 200, "{}", undone.text());
+    assert!(undone.text().contains("2 face link(s) put back"), "{}", undone.text());
+    assert_eq!(links(), ["suggested", "suggested"]);
+    assert_eq!(ed.post(&undo_at(hopper), &[("csrf", &csrf), ("undo", &undo)], None).status, 404);
+    assert!(audit(&lib).iter().any(|e| e["actor"] == "ed" && e["command"] == "face links undo" && e["outcome"] == "ok"));
+}
+
 /// The text of `html` after the first `start` up to the next `end`.
 fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
     let from = html.find(start).unwrap_or_else(|| panic!("no {start:?} in {html}")) + start.len();
