@@ -7,7 +7,7 @@ use super::{App, Permission};
 use crate::error::{Error, Result};
 use crate::gdpr::erase::{self, Options, Plan, Report};
 use crate::gdpr::report::{self, Format, Notice, ReportSummary};
-use crate::store::{AuditEntry, PersonId, Verification};
+use crate::store::{AuditEntry, AuditQuery, PersonId, Verification};
 use crate::vision::Manifest;
 
 impl App<'_> {
@@ -72,6 +72,13 @@ impl App<'_> {
         self.require(Permission::ReadAudit, "audit log", &[])?;
         let subject = person.map(|p| format!("person:{}", p.0));
         self.store().audit_log(subject.as_deref(), since)
+    }
+
+    /// One page of the trail, newest first (the audit page), and whether there are older entries.
+    pub fn audit_page(&mut self, user: Option<&str>, person: Option<PersonId>, since: Option<&str>, offset: usize, limit: usize) -> Result<(Vec<AuditEntry>, bool)> {
+        self.require(Permission::ReadAudit, "audit log", &[])?;
+        let subject = person.map(|p| format!("person:{}", p.0));
+        self.store().audit_page(&AuditQuery { actor: user, subject: subject.as_deref(), since }, offset, limit)
     }
 
     pub fn audit_verify(&mut self) -> Result<Verification> {

@@ -26,6 +26,15 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
+/// Which entries a listing of the trail shows: by this actor, naming this subject
+/// (`person:5`), at or after `since` (a date or a timestamp).
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery<'a> {
+    pub actor: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub since: Option<&'a str>,
+}
+
 /// What the chain check found.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Verification {
@@ -64,11 +73,24 @@ impl Store {
 
     /// Entries, oldest first, optionally only those naming `subject` or at/after `since`.
     pub fn audit_log(&self, subject: Option<&str>, since: Option<&str>) -> Result<Vec<AuditEntry>> {
-        let mut stmt = self.conn.prepare(
+        self.audit_entries(&AuditQuery { subject, since, ..AuditQuery::default() }, "ORDER BY id")
+    }
+
+    /// One page of the trail, newest first, and whether older entries pass the query too.
+    pub fn audit_page(&self, q: &AuditQuery, offset: usize, limit: usize) -> Result<(Vec<AuditEntry>, bool)> {
+        let mut entries = self.audit_entries(q, &format!("ORDER BY id DESC LIMIT {} OFFSET {offset}", limit + 1))?;
+        let more = entries.len() > limit;
+        entries.truncate(limit);
+        Ok((entries, more))
+    }
+
+    fn audit_entries(&self, q: &AuditQuery, order: &str) -> Result<Vec<AuditEntry>> {
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT id, at, actor, command, subjects, outcome, detail, prev_hash, hash FROM audit
-             WHERE (?1 IS NULL OR at >= ?1) ORDER BY id",
-        )?;
-        let rows = stmt.query_map(params![since], |r| {
+             WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR actor = ?2)
+               AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(audit.subjects) WHERE value = ?3)) {order}"
+        ))?;
+        let rows = stmt.query_map(params![q.since, q.actor, q.subject], |r| {
             let subjects: String = r.get(4)?;
             Ok(AuditEntry {
                 id: r.get(0)?,
@@ -82,11 +104,7 @@ impl Store {
                 hash: r.get(8)?,
             })
         })?;
-        let mut out: Vec<AuditEntry> = rows.collect::<rusqlite::Result<_>>()?;
-        if let Some(s) = subject {
-            out.retain(|e| e.subjects.iter().any(|x| x == s));
-        }
-        Ok(out)
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Recomputes the chain; names the first entry that does not fit.

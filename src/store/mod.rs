@@ -18,7 +18,7 @@ mod persons;
 mod schema;
 mod users;
 
-pub use audit::{entry_hash, AuditEntry, Verification};
+pub use audit::{entry_hash, AuditEntry, AuditQuery, Verification};
 pub use erasure::{Erased, ErasurePlan};
 pub use consent::{ConsentRow, GateFace, GatePhoto, NewGrant, Project, Purpose, RevocationRow, Usage};
 pub use users::{Session, TokenRow, User, UserId};

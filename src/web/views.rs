@@ -284,31 +284,70 @@ pub async fn photo(State(state): State<AppState>, page: Page, Path(id): Path<i64
 #[template(path = "audit.html")]
 struct AuditPage {
     layout: Option<Layout>,
-    verification: Verification,
+    /// The chain check, when asked for (it reads the whole trail).
+    verification: Option<Verification>,
     filter: AuditFilter,
     entries: Vec<AuditEntry>,
+    /// Whether older entries pass the filter too.
+    more: bool,
 }
+
+impl AuditPage {
+    /// The link to another page of the same filter (`verify` as asked).
+    fn link(&self, page: usize, verify: bool) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in [("user", &self.filter.user), ("person", &self.filter.person), ("since", &self.filter.since)] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                query.append_pair(key, v);
+            }
+        }
+        if page > 0 {
+            query.append_pair("page", &page.to_string());
+        }
+        if verify {
+            query.append_pair("verify", "1");
+        }
+        format!("/audit?{}", query.finish())
+    }
+
+    fn newer(&self) -> String {
+        self.link(self.filter.page.saturating_sub(1), false)
+    }
+
+    fn older(&self) -> String {
+        self.link(self.filter.page + 1, false)
+    }
+
+    fn verify_link(&self) -> String {
+        self.link(self.filter.page, true)
+    }
+}
+
+/// Entries on one page of the audit trail.
+const AUDIT_PAGE: usize = 100;
 
 #[derive(Deserialize, Default, Clone)]
 pub struct AuditFilter {
     user: Option<String>,
     person: Option<String>,
     since: Option<String>,
+    #[serde(default)]
+    page: usize,
+    #[serde(default)]
+    verify: Option<String>,
 }
 
 pub async fn audit(State(state): State<AppState>, page: Page, Query(filter): Query<AuditFilter>) -> Result<Html<String>, WebError> {
     let f = filter.clone();
-    let (verification, mut entries) = state
+    let (verification, (entries, more)) = state
         .app(&page.actor, Permission::View, "audit log", move |app| {
-            let person = f.person.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(|p| app.person_id(p)).transpose()?;
-            let since = f.since.as_deref().filter(|s| !s.is_empty());
-            let entries = app.audit_log(person, since)?;
-            Ok((app.audit_verify()?, entries))
+            let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+            let person = given(&f.person).map(|p| app.person_id(&p)).transpose()?;
+            let (user, since) = (given(&f.user), given(&f.since));
+            let entries = app.audit_page(user.as_deref(), person, since.as_deref(), f.page * AUDIT_PAGE, AUDIT_PAGE)?;
+            let verification = if f.verify.is_some() { Some(app.audit_verify()?) } else { None };
+            Ok((verification, entries))
         })
         .await?;
-    if let Some(user) = filter.user.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-        entries.retain(|e| e.actor == user);
-    }
-    entries.reverse();
-    render(AuditPage { layout: page.layout("audit"), verification, filter, entries })
+    render(AuditPage { layout: page.layout("audit"), verification, filter, entries, more })
 }

@@ -486,6 +486,40 @@ fn undo_puts_back_only_what_the_users_own_confirmation_changed() {
     assert!(audit(&lib).iter().any(|e| e["actor"] == "ed" && e["command"] == "face links undo" && e["outcome"] == "ok"));
 }
 
+#[test]
+fn the_audit_page_filters_pages_and_verifies_on_request() {
+    let (lib, _) = library();
+    for i in 0..110 {
+        lib.json(&["--actor", "clerk", "purpose", "add", &format!("purpose-{i:03}")], 0);
+    }
+    let grace = lib.json(&["person", "add", "--name", "Grace"], 0)["id"].as_i64().unwrap();
+    lib.json(&["--actor", "clerk", "person", "name", &grace.to_string(), "Grace Hopper"], 0);
+    let server = Server::start(&lib);
+    let mut ada = signed_in(&server, "ada", ADMIN_PASSWORD);
+    let mut page = |path: &str| {
+        let r = ada.get(&server.url(path));
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        unescape(&r.text())
+    };
+    let rows = |html: &str| html.matches("<tr><td>").count();
+    let first = page("/audit?user=clerk");
+    assert_eq!(rows(&first), 100);
+    assert!(first.contains("href=\"/audit?user=clerk&page=1\""), "{first}");
+    assert!(first.contains("Verify the chain") && !first.contains("Verified"), "verify runs on request only");
+    // Newest first: the naming, then the last purpose.
+    assert!(first.find("person name").unwrap() < first.find("purpose-109").unwrap());
+    let second = page("/audit?user=clerk&page=1");
+    assert_eq!(rows(&second), 11, "111 entries by clerk");
+    assert!(second.contains("rel=\"prev\"") && !second.contains("rel=\"next\""));
+    assert_eq!(rows(&page(&format!("/audit?person={grace}"))), 2, "added and named");
+    assert_eq!(rows(&page("/audit?user=nobody")), 0);
+    assert!(page("/audit?verify=1").contains("Verified: the chain of"));
+    let conn = rusqlite::Connection::open(lib.db()).unwrap();
+    conn.execute("UPDATE audit SET outcome = 'changed' WHERE id = 5", []).unwrap();
+    drop(conn);
+    assert!(page("/audit?verify=1").contains("The chain is broken at entry 5"));
+}
+
 /// The text of `html` after the first `start` up to the next `end`.
 fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
     let from = html.find(start).unwrap_or_else(|| panic!("no {start:?} in {html}")) + start.len();
