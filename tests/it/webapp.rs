@@ -211,6 +211,15 @@ async fn an_editor_names_confirms_merges_and_unblocks_a_group_photo_and_a_viewer
     shot(&b, "search.png").await;
     submit(&b, "ol.matches a.path").await;
     assert!(b.client.current_url().await.unwrap().path().starts_with("/photos/"), "a match links to its photo page");
+    // On a tablet held upright, an editor's pages fit the width: nothing scrolls sideways.
+    b.set_viewport(820, 1180).await;
+    for path in ["/persons".to_string(), format!("/persons/{hopper}"), "/review".into(), format!("/photos/{group}"), "/search".into()] {
+        b.client.goto(&server.url(&path)).await.unwrap();
+        let widths = b.js("return [document.documentElement.scrollWidth, window.innerWidth]").await;
+        let (page, window) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+        assert!(window >= 800 && page <= window, "{path} is wider than a tablet: {widths}");
+    }
+    b.set_viewport(1280, 900).await;
     b.client.goto(&server.url("/persons")).await.unwrap();
     submit(&b, "form[action='/logout'] button").await;
 
