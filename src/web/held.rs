@@ -53,10 +53,11 @@ impl<T> Held<T> {
         self.live().iter().find(|e| e.id == id && e.owner == owner).map(|e| e.value.clone())
     }
 
-    /// Gets and drops it: for what may be used once.
-    pub fn take(&self, id: &str, owner: UserId) -> Option<Arc<T>> {
+    /// Gets and drops it, when `wanted` accepts it: for what may be used once, and only where
+    /// it was offered (an entry `wanted` refuses stays).
+    pub fn take_if(&self, id: &str, owner: UserId, wanted: impl Fn(&T) -> bool) -> Option<Arc<T>> {
         let mut entries = self.live();
-        let at = entries.iter().position(|e| e.id == id && e.owner == owner)?;
+        let at = entries.iter().position(|e| e.id == id && e.owner == owner && wanted(&e.value))?;
         Some(entries.remove(at).value)
     }
 
@@ -81,8 +82,9 @@ mod tests {
         let a = add(1, "a");
         assert!(held.get(&a, UserId(2)).is_none(), "another user's entry");
         assert_eq!(held.get(&a, UserId(1)).as_deref(), Some(&"a"));
-        assert_eq!(held.take(&a, UserId(1)).as_deref(), Some(&"a"));
-        assert!(held.take(&a, UserId(1)).is_none(), "taken twice");
+        assert!(held.take_if(&a, UserId(1), |v| *v == "other").is_none(), "refused");
+        assert_eq!(held.take_if(&a, UserId(1), |_| true).as_deref(), Some(&"a"), "a refusal leaves it");
+        assert!(held.take_if(&a, UserId(1), |_| true).is_none(), "taken twice");
         let (b, c, d) = (add(1, "b"), add(2, "c"), add(2, "d"));
         assert!(held.get(&b, UserId(1)).is_none(), "the oldest goes when full");
         held.forget(UserId(2));

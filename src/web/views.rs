@@ -137,8 +137,7 @@ pub struct UndoForm {
 }
 
 pub async fn undo(State(state): State<AppState>, page: Page, Path(id): Path<i64>, Form(f): Form<UndoForm>) -> Result<Html<String>, WebError> {
-    let offered_here = state.0.undos.get(&f.undo, page.user).is_some_and(|u| u.person == PersonId(id));
-    let held = offered_here.then(|| state.0.undos.take(&f.undo, page.user)).flatten();
+    let held = state.0.undos.take_if(&f.undo, page.user, |u| u.person == PersonId(id));
     let held = held.ok_or_else(|| WebError::NotFound("nothing to undo: an undo works once, for 15 minutes, on the page that offered it".into()))?;
     let changed = state.app(&page.actor, Permission::EditPersons, "face links undo", move |app| app.restore_links(&held.before)).await?;
     person_page(&state, &page, id, PersonPageQuery::default(), Some(changed.message), None).await
