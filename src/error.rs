@@ -102,3 +102,9 @@ mod tests {
         }
     }
 }
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Invalid(format!("JSON: {e}"))
+    }
+}

@@ -12,6 +12,7 @@ pub mod gdpr;
 pub mod jpeg;
 pub mod json;
 pub mod library;
+pub mod mail;
 pub mod paths;
 pub mod photo;
 pub mod pipeline;

@@ -68,6 +68,25 @@ pub fn face_crop(img: &RgbImage, r: &Rect) -> Result<Option<Vec<u8>>> {
     jpeg(&fit(crop, FACE_PX)).map(Some)
 }
 
+/// The crop of one face for a page outside the sign-in (the data subject's consent page): the
+/// face with its margin, every other face of the photo that reaches into the crop painted over,
+/// so that the page never shows anyone else. Never cached; `None` when there is no such face.
+pub fn own_face(store: &Store, face: FaceId) -> Result<Option<Vec<u8>>> {
+    let Some(row) = store.faces(&[face])?.into_iter().next() else { return Ok(None) };
+    let mut img = indexed_photo(store, row.photo_id)?;
+    for other in store.photo_faces(&row.path)?.into_iter().filter(|f| f.face_id != face) {
+        let r = other.rect;
+        let (x0, y0) = ((r.x0.floor().max(0.0) as u32).min(img.width()), (r.y0.floor().max(0.0) as u32).min(img.height()));
+        let (x1, y1) = ((r.x1.ceil().max(0.0) as u32).min(img.width()), (r.y1.ceil().max(0.0) as u32).min(img.height()));
+        for y in y0..y1 {
+            for x in x0..x1 {
+                img.put_pixel(x, y, image::Rgb([128, 128, 128]));
+            }
+        }
+    }
+    face_crop(&img, &row.rect)
+}
+
 /// The JPEG preview of `img`, at most [`PREVIEW_PX`] on its long side, and its size; for a photo
 /// not in the library (never cached).
 pub fn preview(img: RgbImage) -> Result<(Vec<u8>, (u32, u32))> {

@@ -1,4 +1,4 @@
-//! Purposes, projects, consent records, consent requests, the gate (`check`), gated export and
+//! Purposes, projects, consent records, the gate (`check`), gated export and
 //! the usage log.
 
 use std::path::{Path, PathBuf};
@@ -21,6 +21,8 @@ pub struct Grant {
     pub project: Option<String>,
     /// The signed form, stored under its sha256.
     pub evidence: Option<PathBuf>,
+    /// Evidence stored already (its sha256 and name): the snapshot of a consent given online.
+    pub stored_evidence: Option<(String, String)>,
     pub source: Option<String>,
     pub note: Option<String>,
 }
@@ -52,12 +54,6 @@ pub struct ConsentList {
     pub revocations: Vec<RevocationRow>,
 }
 
-/// A consent request ready to send: the message (RFC 5322 bytes) and its addressee.
-pub struct Request {
-    pub to: String,
-    pub message: Vec<u8>,
-}
-
 impl App<'_> {
     pub fn add_purpose(&mut self, name: &str, description: Option<&str>) -> Result<i64> {
         self.require(Permission::Administer, "purpose add", &[])?;
@@ -87,7 +83,7 @@ impl App<'_> {
     }
 
     /// The purposes as the library spells them, and their ids.
-    fn purpose_ids(&self, given: &[String]) -> Result<(Vec<String>, Vec<i64>)> {
+    pub(super) fn purpose_ids(&self, given: &[String]) -> Result<(Vec<String>, Vec<i64>)> {
         let names = given.iter().map(|p| self.purpose_name(p)).collect::<Result<Vec<_>>>()?;
         let ids = names.iter().map(|p| self.store().purpose_id(p)).collect::<Result<Vec<_>>>()?;
         Ok((names, ids))
@@ -114,7 +110,7 @@ impl App<'_> {
         if let Some(until) = g.until.filter(|u| *u < from) {
             return Err(Error::Invalid(format!("--until {until} is before --from {from}")));
         }
-        let evidence = g.evidence.as_deref().map(|f| consent::store_evidence(&self.library.dir, f)).transpose()?;
+        let evidence = g.evidence.as_deref().map(|f| consent::store_evidence(&self.library.dir, f)).transpose()?.or(g.stored_evidence.clone());
         if let Some(project) = &g.project {
             let until_project = self.store().projects()?.into_iter().find(|p| &p.name == project).and_then(|p| p.until);
             if let Some(end) = consent::rules::runs_past_project(g.until, until_project) {
@@ -178,46 +174,6 @@ impl App<'_> {
     pub fn expiring(&mut self, days: i64) -> Result<Vec<Expiring>> {
         self.require(Permission::View, "consent expiring", &[])?;
         consent::expiring(self.store(), self.today, days)
-    }
-
-    /// A consent request by e-mail for the person's chosen purposes, each as its description
-    /// says it.
-    pub fn consent_request(&mut self, person: PersonId, purposes: &[String], sender: &str, organisation: Option<&str>) -> Result<Request> {
-        let id = person.0;
-        let subject = [format!("person:{id}")];
-        self.require(Permission::RecordConsent, "consent request", &subject)?;
-        let p = self.store().person(person)?;
-        let (purposes, _) = self.purpose_ids(purposes)?;
-        let known = self.store().purposes()?;
-        let email = p.email.clone().ok_or_else(|| Error::Invalid(format!("person {id} has no email; set one with `facegate person name {id} NAME --email ADDRESS`")))?;
-        let name = p.name.clone().unwrap_or_default();
-        let listed: Vec<String> = purposes
-            .iter()
-            .map(|name| match known.iter().find(|k| &k.name == name).and_then(|k| k.description.as_deref()) {
-                Some(d) => format!("  - {d} ({name})"),
-                None => format!("  - {name}"),
-            })
-            .collect();
-        let (we, signed) = match organisation {
-            Some(o) => (format!("{o} would like"), format!("Kind regards\n{o}\n")),
-            None => ("we would like".to_string(), "Kind regards\n".to_string()),
-        };
-        let body = format!(
-            "Dear {},\n\n{we} to use photos in which you appear for the following purposes:\n\n{}\n\n\
-             Please tell us whether you agree, for how long, and for which of these purposes. You may\n\
-             withdraw your consent at any time, and you may ask which photos of you we hold.\n\n{signed}",
-            if name.is_empty() { "Sir or Madam" } else { &name },
-            listed.join("\n"),
-        );
-        let message = mail_builder::MessageBuilder::new()
-            .from(sender)
-            .to((name.as_str(), email.as_str()))
-            .subject(format!("Consent request: use of photos ({})", purposes.join(", ")))
-            .text_body(body)
-            .write_to_vec()
-            .map_err(|e| Error::Invalid(format!("building the message: {e}")))?;
-        self.audit("consent request", &subject, "ok", Some(&purposes.join(",")))?;
-        Ok(Request { to: email, message })
     }
 
     /// The library's photos under any of `roots` (paths as given).

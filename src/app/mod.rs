@@ -16,13 +16,14 @@ mod gdpr;
 pub mod overview;
 mod persons;
 mod photos;
+pub mod requests;
 mod review;
 pub mod users;
 
 use chrono::NaiveDate;
 
 pub use auth::{Actor, Permission, Role};
-pub use consent::{ConsentList, Grant, Granted, Listed, Request};
+pub use consent::{ConsentList, Grant, Granted, Listed};
 pub use gate::{Check, PhotoRef};
 pub use photos::{PhotoSearch, QuerySource, UPLOADS_DIR};
 pub use persons::{unconfirmed_hint, Changed, Confirmed, PersonDetail};

@@ -90,6 +90,19 @@ pub enum Command {
     /// Erase a person (GDPR Art. 17): photos, faces, embeddings, details, consents, evidence,
     /// in one step, with a certificate. Asks for confirmation on a terminal unless --yes.
     Erase(EraseArgs),
+    /// The organisation asking for consent, as messages and the public consent page name it,
+    /// and the address people reach the server at (for the links). Shows them; sets what is
+    /// given (admin).
+    Organisation {
+        #[arg(long)]
+        name: Option<String>,
+        /// Who to contact about personal data (the DPO's address, say).
+        #[arg(long)]
+        contact: Option<String>,
+        /// The server's address as people open it, e.g. https://photos.example.org.
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+    },
     /// Users of the web app and the API: add, list, passwd, disable.
     #[command(subcommand)]
     User(UserCommand),
@@ -144,6 +157,15 @@ pub struct ServeArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Send consent requests through this SMTP server (smtps://user:password@host, or
+    /// smtp://host:port for a relay that takes mail in the clear). Without it the app offers
+    /// the messages as .eml files. An environment variable, so that the password stays out of
+    /// the process list.
+    #[arg(long, env = "FACEGATE_SMTP_URL", hide_env_values = true, value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// The sender of consent requests.
+    #[arg(long = "mail-from", env = "FACEGATE_MAIL_FROM", default_value = "privacy@localhost")]
+    pub mail_from: String,
 }
 
 #[derive(Args, Debug)]
@@ -282,7 +304,9 @@ pub enum ConsentCommand {
         #[arg(long, default_value = "30d", value_parser = parse_days)]
         within: i64,
     },
-    /// Write a consent (renewal) request to the person as an RFC 5322 message (not sent).
+    /// Ask the person for consent by link: a request whose single-use answer link (and
+    /// withdrawal link) the message carries, written as an RFC 5322 message (not sent). The
+    /// person answers on the server's public page (`facegate serve`).
     Request {
         /// A person id, name or email.
         person: String,
@@ -290,10 +314,26 @@ pub enum ConsentCommand {
         purposes: Vec<String>,
         #[arg(long)]
         out: PathBuf,
+        /// The longest period offered, in months from today (the person may choose less).
+        #[arg(long, default_value_t = 12)]
+        months: u32,
+        /// Scope the consent to a project.
+        #[arg(long)]
+        project: Option<String>,
+        /// The language of the message and the page: en, nl or de.
+        #[arg(long, default_value = "en")]
+        language: String,
+        /// How many days the answer link works.
+        #[arg(long, default_value_t = 30)]
+        link_days: u32,
+        /// Where the links point (default: the `organisation --public-url` setting).
+        #[arg(long, value_name = "URL")]
+        link_base: Option<String>,
         /// Sender address.
         #[arg(long = "from", env = "FACEGATE_MAIL_FROM", default_value = "privacy@localhost")]
         sender: String,
-        /// The organisation asking, as the message names and signs it.
+        /// The organisation asking, as the message and the page name it (default: the
+        /// `organisation --name` setting).
         #[arg(long, env = "FACEGATE_ORGANISATION")]
         organisation: Option<String>,
     },

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::args::{AuditCommand, CheckArgs, ConsentCommand, ExportArgs, ProjectCommand, PurposeCommand, UseArgs};
 use super::{photo_objects, print_json, reply, with_app, Cli};
+use crate::app::requests::Ask;
 use crate::app::{App, Grant, PhotoRef};
 use crate::consent::Use;
 use crate::library::Access;
@@ -82,6 +83,7 @@ fn consent_command(cli: &Cli, app: &mut App, c: &ConsentCommand) -> anyhow::Resu
                 evidence: evidence.clone(),
                 source: source.map(|s| format!("{s:?}").to_lowercase()),
                 note: note.clone(),
+                ..Grant::default()
             };
             let granted = app.grant(&grant)?;
             reply(cli, &granted, &format!("recorded consent {:?} for {}", granted.consents, app.label_of(person)))
@@ -156,11 +158,26 @@ fn consent_command(cli: &Cli, app: &mut App, c: &ConsentCommand) -> anyhow::Resu
             }
             Ok(if found.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_EXPIRING) })
         }
-        ConsentCommand::Request { person, purposes, out, sender, organisation } => {
+        ConsentCommand::Request { person, purposes, out, months, project, language, link_days, link_base, sender, organisation } => {
             let person = app.person_id(person)?;
-            let request = app.consent_request(person, purposes, sender, organisation.as_deref())?;
-            std::fs::write(out, &request.message).with_context(|| out.display().to_string())?;
-            reply(cli, &serde_json::json!({ "out": out, "to": request.to }), &format!("wrote {}", out.display()))
+            let ask = Ask {
+                persons: vec![person],
+                photos: Vec::new(),
+                purposes: purposes.clone(),
+                months: *months,
+                project: project.clone(),
+                language: language.clone(),
+                link_days: *link_days,
+                organisation: organisation.clone(),
+                contact: None,
+                link_base: link_base.clone(),
+                sender: sender.clone(),
+            };
+            let issued = app.ask_consent(&ask)?.pop().expect("one request per person asked");
+            std::fs::write(out, &issued.message).with_context(|| out.display().to_string())?;
+            let json = serde_json::json!({ "out": out, "to": issued.to, "request": issued.request, "answer_link": issued.answer_link,
+                "withdraw_link": issued.withdraw_link, "expires_at": issued.expires_at });
+            reply(cli, &json, &format!("wrote {} (answer link {}, until {})", out.display(), issued.answer_link, issued.expires_at))
         }
     }
 }
@@ -402,4 +419,19 @@ pub fn audit(cli: &Cli, dir: PathBuf, c: &AuditCommand) -> anyhow::Result<ExitCo
             Ok(if v.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     })
+}
+
+/// `organisation`: shows the settings, after setting what is given.
+pub fn organisation(cli: &Cli, dir: PathBuf, name: Option<&str>, contact: Option<&str>, public_url: Option<&str>) -> anyhow::Result<ExitCode> {
+    let changing = name.is_some() || contact.is_some() || public_url.is_some();
+    let access = if changing { Access::Write } else { Access::Read };
+    let org = with_app(cli, &dir, access, |app| Ok(if changing { app.set_organisation(name, contact, public_url)? } else { app.organisation()? }))?;
+    let unset = || "(not set)".to_string();
+    let text = format!(
+        "organisation: {}\ncontact: {}\npublic url: {}",
+        org.name.clone().unwrap_or_else(unset),
+        org.contact.clone().unwrap_or_else(unset),
+        org.public_url.clone().unwrap_or_else(unset)
+    );
+    reply(cli, &org, &text)
 }

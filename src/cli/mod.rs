@@ -134,6 +134,7 @@ fn dispatch(cli: &Cli, library_dir: PathBuf) -> anyhow::Result<ExitCode> {
         Command::Audit(c) => consent::audit(cli, library_dir, c),
         Command::Report(c) => consent::report(cli, library_dir, c),
         Command::Erase(a) => consent::erase(cli, library_dir, a),
+        Command::Organisation { name, contact, public_url } => consent::organisation(cli, library_dir, name.as_deref(), contact.as_deref(), public_url.as_deref()),
         Command::User(c) => web::user(cli, library_dir, c),
         Command::Token(c) => web::token(cli, library_dir, c),
         Command::Serve(a) => web::serve(cli, library_dir, a),

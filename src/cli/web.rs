@@ -95,7 +95,8 @@ pub fn serve(cli: &Cli, dir: PathBuf, a: &ServeArgs) -> anyhow::Result<ExitCode>
         (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
         _ => None,
     };
-    crate::web::serve(crate::web::Config { library: dir, listen: a.listen, tls, today: cli.now, models: cli.models.clone(), device: cli.device })?;
+    let mail = a.smtp_url.as_deref().map(|url| crate::mail::Mailer::new(url, &a.mail_from)).transpose()?;
+    crate::web::serve(crate::web::Config { library: dir, listen: a.listen, tls, today: cli.now, models: cli.models.clone(), device: cli.device, mail })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@
 //! Also: evidence files (stored by content hash), gated export, and expiry look-ahead.
 
 pub mod rules;
+pub mod texts;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -219,19 +220,26 @@ fn changed_on_disk(photo: &GatePhoto) -> Option<String> {
 /// Returns (sha256, original file name).
 pub fn store_evidence(library_dir: &Path, file: &Path) -> Result<(String, String)> {
     let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
-    let sha = hex::encode(Sha256::digest(&bytes));
-    let dir = library_dir.join("evidence");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    // Named by its hash, keeping the form's extension so that it still opens as what it is.
-    let dest = dir.join(evidence_file_name(&sha, file));
-    if !dest.exists() {
-        let tmp = dir.join(format!("{sha}.tmp"));
-        std::fs::write(&tmp, &bytes).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
-    }
+    let sha = store_evidence_bytes(library_dir, &bytes, file)?;
     // Escaped like every stored path, so that a name that is not UTF-8 is kept exactly.
     let name = file.file_name().map(|n| crate::paths::key(Path::new(n))).unwrap_or_default();
     Ok((sha, name))
+}
+
+/// Stores `bytes` as evidence under their sha256 (with `named_like`'s extension) and returns
+/// the hash: for evidence made here, such as the snapshot of a consent given online.
+pub fn store_evidence_bytes(library_dir: &Path, bytes: &[u8], named_like: &Path) -> Result<String> {
+    let sha = hex::encode(Sha256::digest(bytes));
+    let dir = library_dir.join("evidence");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    // Named by its hash, keeping the form's extension so that it still opens as what it is.
+    let dest = dir.join(evidence_file_name(&sha, named_like));
+    if !dest.exists() {
+        let tmp = dir.join(format!("{sha}.tmp"));
+        std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+    }
+    Ok(sha)
 }
 
 /// `SHA.EXT` (the extension lower-cased, when it is a short plain one), else `SHA`.

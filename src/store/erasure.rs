@@ -72,14 +72,25 @@ impl Store {
         tx.execute("DELETE FROM faces WHERE person_id = ?1", [plan.person.0])?;
         let faces_after: i64 = tx.query_row("SELECT count(*) FROM faces", [], |r| r.get(0))?;
         let evidence: Vec<String> = tx
-            .prepare("SELECT DISTINCT evidence_sha256 FROM consents WHERE person_id = ?1 AND evidence_sha256 IS NOT NULL")?
+            .prepare(
+                "SELECT evidence_sha256 FROM consents WHERE person_id = ?1 AND evidence_sha256 IS NOT NULL
+                 UNION SELECT answer_evidence FROM consent_requests WHERE person_id = ?1 AND answer_evidence IS NOT NULL
+                 UNION SELECT withdraw_evidence FROM consent_requests WHERE person_id = ?1 AND withdraw_evidence IS NOT NULL",
+            )?
             .query_map([plan.person.0], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let consents_removed = tx.execute("DELETE FROM consents WHERE person_id = ?1", [plan.person.0])?;
         let revocations_removed = tx.execute("DELETE FROM revocations WHERE person_id = ?1", [plan.person.0])?;
+        // Their consent requests (the answers' snapshots hold the name they typed) go too.
+        tx.execute("DELETE FROM consent_requests WHERE person_id = ?1", [plan.person.0])?;
         let mut orphaned_evidence = Vec::new();
         for sha in evidence {
-            let still: i64 = tx.query_row("SELECT count(*) FROM consents WHERE evidence_sha256 = ?1", [&sha], |r| r.get(0))?;
+            let still: i64 = tx.query_row(
+                "SELECT (SELECT count(*) FROM consents WHERE evidence_sha256 = ?1)
+                      + (SELECT count(*) FROM consent_requests WHERE answer_evidence = ?1 OR withdraw_evidence = ?1)",
+                [&sha],
+                |r| r.get(0),
+            )?;
             if still == 0 {
                 orphaned_evidence.push(sha);
             }

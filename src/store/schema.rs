@@ -243,6 +243,35 @@ const MIGRATIONS: &[&str] = &[
         UPDATE embedding_counts SET n = n - 1 WHERE model = OLD.model;
         INSERT INTO embedding_counts (model, n) VALUES (NEW.model, 1) ON CONFLICT(model) DO UPDATE SET n = n + 1;
     END;",
+    // 11: consent requests answered online. A request asks one person for some purposes over a
+    // period; its two secrets (the single-use answer link, the withdrawal link) are kept as
+    // SHA-256 only. `photos` and `purposes` are JSON arrays of ids. The answer's and the
+    // withdrawal's evidence snapshots are evidence files like signed forms. The organisation and
+    // contact are kept as the message named them, for the page. `settings`: what is
+    // configured once (the organisation's name and contact, the address people reach us at).
+    "CREATE TABLE consent_requests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+        answer_sha256 TEXT NOT NULL UNIQUE,
+        withdraw_sha256 TEXT NOT NULL UNIQUE,
+        purposes TEXT NOT NULL,
+        project_id INTEGER REFERENCES projects(id),
+        valid_from TEXT NOT NULL,
+        months INTEGER NOT NULL CHECK (months BETWEEN 1 AND 120),
+        photos TEXT NOT NULL,
+        language TEXT NOT NULL,
+        organisation TEXT NOT NULL,
+        contact TEXT,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        answered_at TEXT,
+        answer_evidence TEXT,
+        withdrawn_at TEXT,
+        withdraw_evidence TEXT
+    );
+    CREATE INDEX consent_requests_person ON consent_requests(person_id);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
 ];
 
 /// For a database that cannot be written: its schema must be this version's, since it cannot be

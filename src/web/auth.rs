@@ -131,6 +131,15 @@ pub async fn check_forms(State(state): State<AppState>, req: Request, next: Next
     Ok(next.run(Request::from_parts(parts, Body::from(bytes))).await)
 }
 
+/// Middleware on the public pages: a change must not come from another site (they have no
+/// session and so no CSRF token; the link's secret stands in for it).
+pub async fn same_site_only(req: Request, next: Next) -> Result<Response, WebError> {
+    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        same_origin(req.headers())?;
+    }
+    Ok(next.run(req).await)
+}
+
 fn is_form(headers: &HeaderMap) -> bool {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
 }

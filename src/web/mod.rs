@@ -8,7 +8,8 @@
 //! another process holds it, the answer is 503 "library busy, try again". Sign-in and sessions
 //! write to the database without the lock, as audit entries of reads do.
 //!
-//! **Security.** Every route but `/login` and the style sheet needs a signed-in user (pages
+//! **Security.** Every route but `/login`, the style sheet and the data subject's consent
+//! pages (`/c/…`, `/w/…`, see [`public`]: no session, rate-limited) needs a signed-in user (pages
 //! redirect to `/login`, the API answers 401). Sessions are random tokens kept server-side (as
 //! hashes), in an HttpOnly, SameSite=Strict cookie (Secure under TLS). Every POST to a page must
 //! carry the session's CSRF token (the `csrf` form field, or the `x-csrf-token` header, or `?csrf=`
@@ -29,6 +30,8 @@ mod auth;
 mod error;
 mod held;
 mod pages;
+mod public;
+mod requests;
 mod search;
 mod views;
 
@@ -66,6 +69,8 @@ pub struct Config {
     /// The models folder (`--models`) and where they run, for searches by photo.
     pub models: Option<PathBuf>,
     pub device: Device,
+    /// SMTP settings, to send consent requests; without them the app offers `.eml` files.
+    pub mail: Option<crate::mail::Mailer>,
 }
 
 /// What every handler can reach.
@@ -87,13 +92,20 @@ pub struct Shared {
     uploads: held::Held<search::Upload>,
     /// What "undo" on a person page puts back, for the user who confirmed.
     undos: held::Held<views::Undo>,
+    /// Consent requests just made: their links and messages, for the page and the downloads.
+    made: held::Held<requests::Made>,
+    /// Requests per client address on the public pages.
+    public_limiter: public::Limiter,
+    pub mail: Option<crate::mail::Mailer>,
 }
 
 impl AppState {
-    pub fn new(library: PathBuf, secure: bool, today: Option<NaiveDate>, models: Option<PathBuf>, device: Device) -> AppState {
+    pub fn new(library: PathBuf, secure: bool, today: Option<NaiveDate>, models: Option<PathBuf>, device: Device, mail: Option<crate::mail::Mailer>) -> AppState {
         let uploads = held::Held::new(search::KEEP_FOR, search::MAX_UPLOADS);
         let undos = held::Held::new(views::UNDO_FOR, views::MAX_UNDOS);
-        AppState(Arc::new(Shared { library, models, device, secure, today, face_models: Mutex::new(None), uploads, undos }))
+        let made = held::Held::new(requests::KEEP_FOR, requests::MAX_KEPT);
+        let public_limiter = public::limiter();
+        AppState(Arc::new(Shared { library, models, device, secure, today, face_models: Mutex::new(None), uploads, undos, made, public_limiter, mail }))
     }
 
     /// Runs `f` with the face models, loading them on first use (blocking: call it from a
@@ -197,6 +209,10 @@ pub fn router(state: AppState) -> Router {
         .route("/search/{id}/assign", post(search::assign))
         .route("/audit", get(views::audit))
         .route("/static/review.js", get(views::review_js))
+        .route("/requests", get(requests::list).post(requests::create))
+        .route("/requests/new", get(requests::new))
+        .route("/requests/made/{id}/{file}", get(requests::message))
+        .route("/organisation", post(requests::set_organisation))
         .route("/users", get(pages::users))
         .route("/users/disable", post(pages::disable_user))
         .route("/faces/{id}/thumb", get(pages::face_thumb))
@@ -211,10 +227,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/persons/{id}/photos", get(api::person_photos))
         .route("/api/v1/persons/{id}/consents", get(api::person_consents))
         .route("/api/v1/consents", get(api::consents));
+    // Outside the sign-in: no session, no CSRF token (the link's secret is the credential), a
+    // rate limit per client address.
+    let public = Router::new()
+        .route("/c/{secret}", get(public::show).post(public::take))
+        .route("/c/{secret}/faces/{face}", get(public::face))
+        .route("/w/{secret}", get(public::withdraw_form).post(public::withdraw))
+        .layer(axum::middleware::from_fn(auth::same_site_only))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), public::limit));
     let header = |name, value: &'static str| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
     Router::new()
         .merge(pages)
         .merge(api)
+        .merge(public)
         .fallback(|| async { WebError::NotFound("there is no such page".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
@@ -245,7 +270,9 @@ pub fn serve(config: Config) -> Result<()> {
         let listener = std::net::TcpListener::bind(config.listen).map_err(|e| failed("cannot listen on", e))?;
         listener.set_nonblocking(true).map_err(|e| failed("listening on", e))?;
         let addr = listener.local_addr().map_err(|e| failed("listening on", e))?;
-        let app = router(AppState::new(config.library.clone(), config.tls.is_some(), config.today, config.models.clone(), config.device));
+        let app = router(AppState::new(config.library.clone(), config.tls.is_some(), config.today, config.models.clone(), config.device, config.mail.clone()));
+        // Handlers see the client's address (the public pages' rate limit, consent snapshots).
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let Some((cert, key)) = &config.tls else {
             let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| failed("listening on", e))?;
             eprintln!("facegate: serving {} on http://{addr}", config.library.display());
@@ -264,7 +291,7 @@ pub fn serve(config: Config) -> Result<()> {
         axum_server::from_tcp_rustls(listener, tls)
             .map_err(|e| failed("listening on", e))?
             .handle(handle)
-            .serve(app.into_make_service())
+            .serve(app)
             .await
             .map_err(|e| failed("serving on", e))
     })
