@@ -149,19 +149,21 @@ fn field(data: &[u8], name: &str) -> Option<String> {
     form_urlencoded::parse(data).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
-/// Refuses a request a browser says comes from another site (`Origin` not this host, or
-/// `Sec-Fetch-Site: cross-site`).
+/// Refuses a request a browser says comes from another site. A browser that sends
+/// `Sec-Fetch-Site` is believed (only `same-origin` and `none` pass): under
+/// `Referrer-Policy: no-referrer`, as on the public pages, its `Origin` is `null`. Without it,
+/// `Origin`, when sent, must be this host.
 fn same_origin(headers: &HeaderMap) -> Result<(), WebError> {
-    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let cross = || WebError::Csrf("a change from another site was refused".into());
-    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
-        return Err(cross());
+    if let Some(site) = text("sec-fetch-site") {
+        return if matches!(site, "same-origin" | "none") { Ok(()) } else { Err(cross()) };
     }
-    match text(header::ORIGIN) {
+    match text("origin") {
         None => Ok(()),
         Some(origin) => {
             let host = origin.split_once("://").map(|(_, h)| h.trim_end_matches('/'));
-            if host.is_some() && host == text(header::HOST) {
+            if host.is_some() && host == text("host") {
                 Ok(())
             } else {
                 Err(cross())

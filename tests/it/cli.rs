@@ -226,7 +226,7 @@ fn summaries_tables_and_messages_say_what_people_need() {
 
     let eml = lib.tmp.path().join("request.eml");
     let a = ada.to_string();
-    run(&lib, &["consent", "request", &a, "--purpose", "social", "--out", eml.to_str().unwrap(), "--organisation", "Example Museum"], 0);
+    run(&lib, &["consent", "request", &a, "--purpose", "social", "--out", eml.to_str().unwrap(), "--organisation", "Example Museum", "--link-base", "https://consent.example.org"], 0);
     let message = std::fs::read_to_string(&eml).unwrap();
     assert!(message.contains("posts on our social media accounts") && message.contains("Example Museum"), "{message}");
 }

@@ -257,12 +257,25 @@ fn expiring_consents_are_listed_with_the_photos_they_will_block() {
 fn consent_requests_are_rfc5322_messages_to_the_person() {
     let ev = event();
     let eml = ev.lib.tmp.path().join("request.eml");
-    ev.json(&["consent", "request", &ev.persons[4].to_string(), "--purpose", "print", "social-media", "--out", eml.to_str().unwrap(), "--from", "privacy@example.org"], 0);
+    let ask = ["consent", "request", &ev.persons[4].to_string(), "--purpose", "print", "social-media", "--out", eml.to_str().unwrap(), "--from", "privacy@example.org"];
+    // Without the organisation's name the message could not say who asks: refused, nothing written.
+    let out = ev.run(&ask);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("facegate organisation --name"), "{}", stderr(&out));
+    assert!(!eml.exists());
+    ev.json(&["organisation", "--name", "Example Museum", "--contact", "privacy@example.org", "--public-url", "https://consent.example.org/"], 0);
+    let made = ev.json(&ask, 0);
     let text = std::fs::read_to_string(&eml).unwrap();
     for header in ["From: ", "To: ", "Subject: ", "Date: ", "Message-ID: ", "MIME-Version: 1.0"] {
         assert!(text.lines().any(|l| l.starts_with(header)), "{header} missing:\n{text}");
     }
-    assert!(text.contains("eve@example.org") && text.contains("privacy@example.org") && text.contains("print"), "{text}");
+    assert!(text.contains("eve@example.org") && text.contains("privacy@example.org"), "{text}");
+    // The links in the reply are the ones the person gets; quoted-printable may wrap them, so
+    // compare with soft line breaks undone.
+    let body = text.replace("=\r\n", "").replace("=\n", "");
+    let answer = made["answer_link"].as_str().unwrap();
+    assert!(answer.starts_with("https://consent.example.org/c/") && body.contains(answer), "{made}\n{text}");
+    assert!(body.contains(made["withdraw_link"].as_str().unwrap()), "{text}");
 }
 
 #[test]

@@ -61,12 +61,12 @@ fn confirm_suggestions(s: &Setup) -> usize {
     suggestions.len()
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Every file under the library folder, read whole.
-fn scan_library(dir: &Path, needles: &[(&str, &[u8])]) {
+pub fn scan_library(dir: &Path, needles: &[(&str, &[u8])]) {
     let mut files = 0;
     for entry in walkdir::WalkDir::new(dir) {
         let entry = entry.unwrap();

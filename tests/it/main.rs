@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod common;
 mod consent;
+mod consent_link;
 mod detection;
 mod erase;
 mod hostile;

@@ -254,6 +254,9 @@ fn every_json_reply_fits_its_schema_and_every_schema_is_used() {
     let expiring = r("consent-expiring", &["consent", "expiring", "--within", "30d"], 3);
     assert!(!expiring["expiring"][0]["photos"].as_array().unwrap().is_empty(), "{expiring}");
     r("consent-expiring", &["--now", "2027-06-01", "consent", "expiring"], 0);
+    r("organisation", &["organisation"], 0);
+    let org = r("organisation", &["organisation", "--name", "Example Museum", "--contact", "privacy@example.org", "--public-url", "https://consent.example.org"], 0);
+    assert_eq!(org["name"], "Example Museum", "{org}");
     r("consent-request", &["consent", "request", &grace_id, "--purpose", "social", "--out", s(&tmp.join("request.eml"))], 0);
 
     // The gate: allowed, blocked, a copy matched by content, a file not in the library.

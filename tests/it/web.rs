@@ -91,34 +91,34 @@ fn library() -> (Lib, PathBuf) {
     (lib, photos.canonicalize().unwrap())
 }
 
-struct Reply {
-    status: u16,
-    headers: HashMap<String, Vec<String>>,
-    body: Vec<u8>,
+pub struct Reply {
+    pub status: u16,
+    pub headers: HashMap<String, Vec<String>>,
+    pub body: Vec<u8>,
 }
 
 impl Reply {
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.first()).map(String::as_str)
     }
 
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 }
 
 /// A browser-like client: keeps cookies, follows no redirects.
-struct Client {
+pub struct Client {
     agent: ureq::Agent,
     cookies: HashMap<String, String>,
 }
 
 impl Client {
-    fn new() -> Client {
+    pub fn new() -> Client {
         let agent = ureq::Agent::config_builder().max_redirects(0).max_redirects_will_error(false).http_status_as_error(false).build().into();
         Client { agent, cookies: HashMap::new() }
     }
@@ -145,12 +145,12 @@ impl Client {
         Reply { status, headers, body }
     }
 
-    fn get(&mut self, url: &str) -> Reply {
+    pub fn get(&mut self, url: &str) -> Reply {
         let res = self.agent.get(url).header("Cookie", self.cookie_header()).call().unwrap();
         self.keep(res)
     }
 
-    fn post(&mut self, url: &str, form: &[(&str, &str)], origin: Option<&str>) -> Reply {
+    pub fn post(&mut self, url: &str, form: &[(&str, &str)], origin: Option<&str>) -> Reply {
         let mut req = self.agent.post(url).header("Cookie", self.cookie_header());
         if let Some(o) = origin {
             req = req.header("Origin", o);
@@ -174,7 +174,7 @@ impl Client {
     }
 
     /// The CSRF token of the signed-in session, from a page's sign-out form.
-    fn csrf(&mut self, server: &Server) -> String {
+    pub fn csrf(&mut self, server: &Server) -> String {
         let page = self.get(&server.url("/persons"));
         assert_eq!(page.status, 200, "{}", page.text());
         hidden(&page.text(), "csrf")
@@ -196,20 +196,20 @@ fn multipart(fields: &[(&str, &str)], name: &str, photo: &[u8]) -> (String, Vec<
 }
 
 /// The value of the first hidden input `name` in a page.
-fn hidden(html: &str, name: &str) -> String {
+pub fn hidden(html: &str, name: &str) -> String {
     let at = html.find(&format!("name=\"{name}\" value=\"")).unwrap_or_else(|| panic!("no {name} field in:\n{html}"));
     let rest = &html[at + name.len() + 15..];
     rest[..rest.find('"').unwrap()].to_string()
 }
 
-fn signed_in(server: &Server, name: &str, password: &str) -> Client {
+pub fn signed_in(server: &Server, name: &str, password: &str) -> Client {
     let mut c = Client::new();
     let r = c.sign_in(server, name, password);
     assert_eq!((r.status, r.header("location")), (303, Some("/persons")), "{}", r.text());
     c
 }
 
-fn audit(lib: &Lib) -> Vec<Value> {
+pub fn audit(lib: &Lib) -> Vec<Value> {
     lib.json(&["audit", "log"], 0)["entries"].as_array().unwrap().clone()
 }
 

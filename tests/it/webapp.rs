@@ -12,11 +12,11 @@ use crate::common::*;
 use crate::users::add_user;
 use crate::web::{Server, TODAY};
 
-const EDITOR_PASSWORD: &str = "editor password 1";
+pub const EDITOR_PASSWORD: &str = "editor password 1";
 const VIEWER_PASSWORD: &str = "viewer password 1";
 
 /// Hopper (two photos), Collins (two photos) and a group photo of both, made side by side.
-fn library() -> Lib {
+pub fn library() -> Lib {
     let lib = Lib::new();
     let photos = lib.tmp.path().join("photos");
     std::fs::create_dir_all(&photos).unwrap();
@@ -41,7 +41,7 @@ fn library() -> Lib {
     lib
 }
 
-async fn sign_in(b: &Browser, server: &Server, name: &str, password: &str) {
+pub async fn sign_in(b: &Browser, server: &Server, name: &str, password: &str) {
     b.client.goto(&server.url("/login")).await.unwrap();
     b.client.find(Locator::Css("#name")).await.unwrap().send_keys(name).await.unwrap();
     b.client.find(Locator::Css("#password")).await.unwrap().send_keys(password).await.unwrap();
@@ -50,16 +50,16 @@ async fn sign_in(b: &Browser, server: &Server, name: &str, password: &str) {
     assert!(url.path().starts_with("/persons"), "signed in as {name}, at {url}");
 }
 
-async fn text(b: &Browser) -> String {
+pub async fn text(b: &Browser) -> String {
     b.client.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
 }
 
-async fn click(b: &Browser, css: &str) {
+pub async fn click(b: &Browser, css: &str) {
     b.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
 }
 
 /// Clicks a button that submits a form and waits until the next page has loaded.
-async fn submit(b: &Browser, css: &str) {
+pub async fn submit(b: &Browser, css: &str) {
     b.js("window.facegateOldPage = true; return null").await;
     click(b, css).await;
     for _ in 0..200 {
@@ -72,7 +72,7 @@ async fn submit(b: &Browser, css: &str) {
     panic!("no new page after clicking {css}");
 }
 
-async fn shot(b: &Browser, name: &str) {
+pub async fn shot(b: &Browser, name: &str) {
     let mut dirs = vec![repo().join("target/tmp/browser")];
     dirs.extend(std::env::var_os("FACEGATE_SCREENSHOTS").map(PathBuf::from));
     for d in dirs {
@@ -81,13 +81,13 @@ async fn shot(b: &Browser, name: &str) {
 }
 
 /// The gate's word for `social` on the photo page.
-async fn social_on_photo_page(b: &Browser, server: &Server, photo: i64) -> String {
+pub async fn social_on_photo_page(b: &Browser, server: &Server, photo: i64) -> String {
     b.client.goto(&server.url(&format!("/photos/{photo}"))).await.unwrap();
     let row = b.client.find(Locator::XPath("//table[@class='gate']//tr[th='social']/td[1]")).await.unwrap();
     row.text().await.unwrap()
 }
 
-fn photo_id(lib: &Lib, file: &str) -> i64 {
+pub fn photo_id(lib: &Lib, file: &str) -> i64 {
     lib.sql_count(&format!("SELECT id FROM photos WHERE path LIKE '%/{file}'"))
 }
 
