@@ -12,7 +12,7 @@ mod auth;
 mod consent;
 pub mod files;
 pub mod gate;
-mod gdpr;
+pub mod gdpr;
 pub mod overview;
 mod persons;
 mod photos;
@@ -55,6 +55,11 @@ impl<'a> App<'a> {
     /// Checks the role (auditing a refusal) before an action.
     fn require(&mut self, p: Permission, action: &str, subjects: &[String]) -> Result<()> {
         self.actor.require(&mut self.library.store, p, action, subjects)
+    }
+
+    /// Checks the role for a page that shows no data of its own (a refusal is audited).
+    pub fn require_role(&mut self, p: Permission, action: &str) -> Result<()> {
+        self.require(p, action, &[])
     }
 
     /// Records a change.

@@ -353,7 +353,9 @@ fn run(library: &mut Library, id: i64, mut job: Job) -> Result<Report> {
     // Files, after the library no longer points at them.
     if !job.files.is_empty() {
         if let Some(dir) = &job.quarantine {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            // Copies of personal data: owner-only, like the library.
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| Error::io(dir, e))?;
         }
         for f in &job.files {
             remove_photo_file(f, job.quarantine.as_deref())?;

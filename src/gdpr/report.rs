@@ -74,6 +74,15 @@ const OTHER_PERSON: &str = "another person";
 /// Consent statuses are given as of `on`.
 pub fn access_report(library: &Library, person: PersonId, format: Format, out: &Path, on: chrono::NaiveDate, notice: &Notice) -> Result<ReportSummary> {
     // Everything is read (and an unknown person refused) before anything is written.
+    let (bytes, mut summary) = render(library, person, format, on, notice)?;
+    write_private(out, &bytes)?;
+    summary.out = out.display().to_string();
+    Ok(summary)
+}
+
+/// The access report for `person` in `format`, as bytes (the web app's download), and what it
+/// holds (`out` left empty).
+pub fn render(library: &Library, person: PersonId, format: Format, on: chrono::NaiveDate, notice: &Notice) -> Result<(Vec<u8>, ReportSummary)> {
     let report = collect(&library.store, person, on, notice)?;
     let bytes = match format {
         Format::Json => {
@@ -84,15 +93,15 @@ pub fn access_report(library: &Library, person: PersonId, format: Format, out: &
         Format::Csv => csv(&report)?,
         Format::Html => html(&report)?.into_bytes(),
     };
-    write_private(out, &bytes)?;
-    Ok(ReportSummary {
+    let summary = ReportSummary {
         person,
         photos: report.photos.len(),
         consents: report.consents.len(),
         uses: report.uses.len(),
         audit_entries: report.audit.len(),
-        out: out.display().to_string(),
-    })
+        out: String::new(),
+    };
+    Ok((bytes, summary))
 }
 
 // ---------------------------------------------------------------------------------------------

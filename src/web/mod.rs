@@ -27,6 +27,7 @@
 
 mod api;
 mod auth;
+mod erase;
 mod error;
 mod held;
 mod pages;
@@ -213,6 +214,12 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/new", get(requests::new))
         .route("/requests/made/{id}/{file}", get(requests::message))
         .route("/organisation", post(requests::set_organisation))
+        .route("/erase", get(erase::start))
+        .route("/erase/{id}", get(erase::review).post(erase::execute))
+        .route("/erase/{id}/faces", post(erase::decide))
+        .route("/erasures/{id}", get(erase::done))
+        .route("/erasures/{id}/{file}", get(erase::certificate_file))
+        .route("/persons/{id}/{file}", get(erase::access_report))
         .route("/users", get(pages::users))
         .route("/users/disable", post(pages::disable_user))
         .route("/faces/{id}/thumb", get(pages::face_thumb))

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use super::{AppState, Layout, Page, WebError, MAX_BODY};
 use crate::app::{Permission, PhotoSearch, QuerySource};
 use crate::query::{self, Method, QueryFace, SearchReport};
+use crate::store::PersonId;
 use crate::vision::Face;
 
 /// How long an upload stays in memory after it came.
@@ -146,6 +147,8 @@ struct SearchPage {
     chosen: Option<usize>,
     report: Option<SearchReport>,
     message: Option<String>,
+    /// For a dpo: the persons the matched faces belong to (label, matches), to start an erasure.
+    owners: Vec<(PersonId, String, usize)>,
 }
 
 impl SearchPage {
@@ -155,9 +158,35 @@ impl SearchPage {
 }
 
 fn render(page: &Page, upload: Option<Arc<Upload>>, chosen: Option<usize>, report: Option<SearchReport>, message: Option<String>) -> Result<Html<String>, WebError> {
+    render_with(page, upload, chosen, report, message, Vec::new())
+}
+
+fn render_with(page: &Page, upload: Option<Arc<Upload>>, chosen: Option<usize>, report: Option<SearchReport>, message: Option<String>, owners: Vec<(PersonId, String, usize)>) -> Result<Html<String>, WebError> {
     let editor = page.actor.may(Permission::EditPersons);
-    let page = SearchPage { layout: page.layout("search"), csrf: page.csrf.clone(), editor, upload, chosen, report, message };
+    let page = SearchPage { layout: page.layout("search"), csrf: page.csrf.clone(), editor, upload, chosen, report, message, owners };
     Ok(Html(page.render()?))
+}
+
+/// The persons the matched faces are linked to (confirmed or suggested), in the order of their
+/// best match, with how many of the matches are theirs: where an erasure from a selfie starts.
+/// Only for those who may erase.
+async fn owners(state: &AppState, page: &Page, report: &SearchReport) -> Result<Vec<(PersonId, String, usize)>, WebError> {
+    if !page.actor.may(Permission::Erase) {
+        return Ok(Vec::new());
+    }
+    let faces: Vec<_> = report.matches.iter().map(|m| m.face_id).collect();
+    state
+        .read(move |store| {
+            let mut owners: Vec<(PersonId, String, usize)> = Vec::new();
+            for p in store.face_states_of(&faces)?.into_iter().filter_map(|f| f.person) {
+                match owners.iter_mut().find(|o| o.0 == p) {
+                    Some(o) => o.2 += 1,
+                    None => owners.push((p, store.label_of(p), 1)),
+                }
+            }
+            Ok(owners)
+        })
+        .await
 }
 
 fn data_url(jpeg: &[u8]) -> String {
@@ -210,7 +239,8 @@ pub async fn show(State(state): State<AppState>, page: Page, Path(id): Path<Stri
     let Some(face) = pick.face else { return render(&page, Some(upload), None, None, None) };
     let ask = Ask { faces: Some(upload.faces.clone()), face: Some(face), threshold: None, method: Method::Exact, assign: None };
     let (report, _) = run(&state, &page.actor, upload.name.clone(), upload.bytes.clone(), ask).await?;
-    render(&page, Some(upload), Some(face), Some(report), None)
+    let owners = owners(&state, &page, &report).await?;
+    render_with(&page, Some(upload), Some(face), Some(report), None, owners)
 }
 
 #[derive(Deserialize)]

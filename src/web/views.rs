@@ -33,6 +33,7 @@ struct PersonPage {
     layout: Option<Layout>,
     csrf: String,
     editor: bool,
+    dpo: bool,
     title: String,
     person: Person,
     faces: Vec<PersonFace>,
@@ -75,6 +76,7 @@ async fn person_page(state: &AppState, page: &Page, id: i64, q: PersonPageQuery,
         layout: page.layout("persons"),
         csrf: page.csrf.clone(),
         editor: page.actor.may(Permission::EditPersons),
+        dpo: page.actor.may(Permission::Erase),
         title: p.name.clone().unwrap_or_else(|| format!("Person {}", p.id.0)),
         person: p,
         faces,
@@ -145,6 +147,13 @@ pub async fn undo(State(state): State<AppState>, page: Page, Path(id): Path<i64>
 
 /// The person page's face form: `face` repeated, `action`, and `to` for a move.
 pub async fn person_faces(State(state): State<AppState>, page: Page, Path(id): Path<i64>, body: String) -> Result<Html<String>, WebError> {
+    let message = change_faces(&state, &page, PersonId(id), &body).await?;
+    person_page(&state, &page, id, PersonPageQuery::default(), Some(message), None).await
+}
+
+/// Applies a face form (`face` repeated, `action`: confirm, reject, split, or move with `to`)
+/// for `person`'s page, as the person page and the erasure review send it; what it did, in words.
+pub async fn change_faces(state: &AppState, page: &Page, person: PersonId, body: &str) -> Result<String, WebError> {
     let mut faces = Vec::new();
     let (mut action, mut to) = (String::new(), String::new());
     for (k, v) in form_urlencoded::parse(body.as_bytes()) {
@@ -156,11 +165,10 @@ pub async fn person_faces(State(state): State<AppState>, page: Page, Path(id): P
         }
     }
     if faces.is_empty() {
-        return person_page(&state, &page, id, PersonPageQuery::default(), Some("Select some faces first.".into()), None).await;
+        return Ok("Select some faces first.".into());
     }
-    let message = state
+    state
         .app(&page.actor, Permission::EditPersons, "face change", move |app| {
-            let person = PersonId(id);
             Ok(match action.as_str() {
                 "confirm" => app.confirm_faces(&faces)?.message,
                 "reject" => app.reject_faces(&faces, Some(person))?.message,
@@ -172,8 +180,7 @@ pub async fn person_faces(State(state): State<AppState>, page: Page, Path(id): P
                 other => return Err(crate::Error::Invalid(format!("unknown action {other:?}"))),
             })
         })
-        .await?;
-    person_page(&state, &page, id, PersonPageQuery::default(), Some(message), None).await
+        .await
 }
 
 #[derive(Deserialize)]

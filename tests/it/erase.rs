@@ -8,20 +8,22 @@ use serde_json::Value;
 
 use crate::common::*;
 
-const NAME: &str = "Zelda Quux-Erasable";
-const EMAIL: &str = "zelda.quux@example.org";
+pub const NAME: &str = "Zelda Quux-Erasable";
+pub const EMAIL: &str = "zelda.quux@example.org";
 
-struct Setup {
-    lib: Lib,
-    photos: PathBuf,
-    person: String,
+pub struct Setup {
+    pub lib: Lib,
+    pub photos: PathBuf,
+    pub person: String,
     /// A copy of the person's solo photo kept outside the library's folders.
-    solo_copy: PathBuf,
+    pub solo_copy: PathBuf,
     /// Raw bytes of one of the person's embeddings as stored before erasure.
-    embedding: Vec<u8>,
+    pub embedding: Vec<u8>,
 }
 
-fn setup() -> Setup {
+/// A person alone in one photo (confirmed), suggested in both Solvay group photos, with a
+/// consent for `print` and its evidence.
+pub fn setup() -> Setup {
     let lib = Lib::new();
     let photos = lib.tmp.path().join("photos");
     std::fs::create_dir_all(&photos).unwrap();

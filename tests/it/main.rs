@@ -11,6 +11,7 @@ mod consent;
 mod consent_link;
 mod detection;
 mod erase;
+mod erase_wizard;
 mod hostile;
 mod index;
 mod malformed;
