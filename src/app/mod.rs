@@ -23,7 +23,7 @@ pub mod users;
 use chrono::NaiveDate;
 
 pub use auth::{Actor, Permission, Role};
-pub use consent::{ConsentList, Grant, Granted, Listed};
+pub use consent::{Capped, ConsentList, Dashboard, Evidence, ExpiringSoon, Grant, Granted, Listed, PastProject, SOURCES};
 pub use gate::{Check, PhotoRef};
 pub use photos::{PhotoSearch, QuerySource, UPLOADS_DIR};
 pub use persons::{unconfirmed_hint, Changed, Confirmed, PersonDetail};

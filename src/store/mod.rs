@@ -21,7 +21,7 @@ mod users;
 
 pub use audit::{entry_hash, AuditEntry, AuditQuery, Verification};
 pub use erasure::{Erased, ErasurePlan};
-pub use consent::{ConsentRow, GateFace, GatePhoto, NewGrant, Project, Purpose, RevocationRow, Usage};
+pub use consent::{ConsentRow, GateFace, GatePhoto, NewGrant, Project, Purpose, RevocationRow, Unconsented, Usage};
 pub use requests::{NewRequest, RequestRow};
 pub use users::{Session, TokenRow, User, UserId};
 pub use persons::{FaceState, Link, LinkedBy, NewLink, Person, PersonFace, PersonFilter, PersonId, PersonQuery, PersonRef};

@@ -27,6 +27,7 @@
 
 mod api;
 mod auth;
+mod consents;
 mod erase;
 mod error;
 mod held;
@@ -214,6 +215,13 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/new", get(requests::new))
         .route("/requests/made/{id}/{file}", get(requests::message))
         .route("/organisation", post(requests::set_organisation))
+        .route("/consents", get(consents::dashboard))
+        .route("/consents/{id}/evidence", get(consents::evidence))
+        .route("/purposes", get(consents::purposes).post(consents::add_purpose))
+        .route("/projects", post(consents::add_project))
+        .route("/persons/{id}/consents", get(consents::person))
+        .route("/persons/{id}/consents/grant", post(consents::grant))
+        .route("/persons/{id}/consents/revoke", post(consents::revoke))
         .route("/erase", get(erase::start))
         .route("/erase/{id}", get(erase::review).post(erase::execute))
         .route("/erase/{id}/faces", post(erase::decide))

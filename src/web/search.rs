@@ -57,34 +57,49 @@ pub struct UploadForm {
     pub fields: HashMap<String, String>,
 }
 
-impl UploadForm {
-    /// Reads the form, the file from field `file`; a form without it is a 400 that says so.
-    /// The body is read whole first (as the page's CSRF check does), so that going over the
-    /// limit is always the 413 it is.
-    pub async fn read(req: Request, file: &str) -> Result<UploadForm, WebError> {
+/// A multipart form, read whole: the part of the file field, when there is one (its name as
+/// sent, only the last part of a path, maybe empty; and its bytes), and every other field in
+/// order (a name may repeat, as ticked checkboxes do).
+pub struct MultipartForm {
+    pub file: Option<(String, Vec<u8>)>,
+    pub fields: Vec<(String, String)>,
+}
+
+impl MultipartForm {
+    /// Reads the form, the file from field `file`. The body is read whole first (as the page's
+    /// CSRF check does), so that going over the limit is always the 413 it is.
+    pub async fn read(req: Request, file: &str) -> Result<MultipartForm, WebError> {
         let (parts, body) = req.into_parts();
         let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| WebError::TooLarge)?;
         let mut form = Multipart::from_request(Request::from_parts(parts, Body::from(body)), &()).await.map_err(|e| WebError::BadRequest(e.body_text()))?;
         let failed = |e: axum::extract::multipart::MultipartError| WebError::BadRequest(format!("reading the uploaded form: {}", e.body_text()));
-        let (mut name, mut bytes, mut fields) = (None, None, HashMap::new());
+        let (mut found, mut fields) = (None, Vec::new());
         while let Some(field) = form.next_field().await.map_err(failed)? {
             let key = field.name().unwrap_or_default().to_string();
             if key == file {
                 // Only the last part of the name: some browsers send the whole path.
                 let given = field.file_name().unwrap_or_default().rsplit(['/', '\\']).next().unwrap_or_default().trim().to_string();
-                name = Some(if given.is_empty() { "upload".to_string() } else { given });
-                bytes = Some(field.bytes().await.map_err(failed)?.to_vec());
+                found = Some((given, field.bytes().await.map_err(failed)?.to_vec()));
             } else {
-                fields.insert(key, field.text().await.map_err(failed)?);
+                fields.push((key, field.text().await.map_err(failed)?));
             }
         }
-        let (Some(name), Some(bytes)) = (name, bytes) else {
+        Ok(MultipartForm { file: found, fields })
+    }
+}
+
+impl UploadForm {
+    /// Reads the form, the file from field `file`; a form without it is a 400 that says so.
+    pub async fn read(req: Request, file: &str) -> Result<UploadForm, WebError> {
+        let form = MultipartForm::read(req, file).await?;
+        let Some((name, bytes)) = form.file else {
             return Err(WebError::BadRequest(format!("the form has no photo: send the file as the multipart field \"{file}\"")));
         };
+        let name = if name.is_empty() { "upload".to_string() } else { name };
         if bytes.is_empty() {
             return Err(WebError::BadRequest(format!("{name}: the uploaded file is empty")));
         }
-        Ok(UploadForm { name, bytes, fields })
+        Ok(UploadForm { name, bytes, fields: form.fields.into_iter().collect() })
     }
 
     /// Field `key` parsed, or `None` when it is absent or blank.

@@ -18,7 +18,7 @@ const COLLINS_EMAIL: &str = "eileen.collins@example.org";
 /// The web app's library with Hopper and Collins made by hand and every face of theirs
 /// confirmed (in the group photo: Hopper on the left), the organisation set, and the purposes
 /// social and print. Returns the library and the two person ids.
-fn identified() -> (Lib, i64, i64) {
+pub fn identified() -> (Lib, i64, i64) {
     let lib = library();
     let add = |name: &str, email: &str| lib.json(&["person", "add", "--name", name, "--email", email], 0)["id"].as_i64().unwrap();
     let (hopper, collins) = (add("Grace Hopper", HOPPER_EMAIL), add("Eileen Collins", COLLINS_EMAIL));

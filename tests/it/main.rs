@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod consent;
 mod consent_link;
+mod consent_pages;
 mod detection;
 mod erase;
 mod erase_wizard;
