@@ -501,7 +501,7 @@ mod tests {
             tx.execute("INSERT INTO persons (name, created_at) VALUES (?1, '2026-01-01T00:00:00Z')", [format!("P{p}")]).unwrap();
             let person = tx.last_insert_rowid();
             for f in 0..faces_each {
-                tx.execute("INSERT INTO photos (path, size, mtime_ns, content_hash, indexed_at) VALUES (?1, 1, 1, 'h', 'now')", [format!("/p/{p}-{f}.jpg")]).unwrap();
+                tx.execute("INSERT INTO photos (path, size, mtime_ns, content_hash, indexed_at) VALUES (?1, 1, 1, 'h', 'now')", [format!("/p/{person}-{f}.jpg")]).unwrap();
                 tx.execute(
                     "INSERT INTO faces (photo_id, x0, y0, x1, y1, score, keypoints, person_id, link) VALUES (?1, 0, 0, 50, 50, 0.9, '[]', ?2, 'confirmed')",
                     params![tx.last_insert_rowid(), person],
