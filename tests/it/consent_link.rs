@@ -407,3 +407,83 @@ fn erasing_a_person_erases_their_requests_and_the_answers_they_typed() {
     assert_eq!(lib.sql_count("SELECT count(*) FROM consent_requests"), 0);
     crate::erase::scan_library(&lib.dir(), &[("the typed name", typed.as_bytes()), ("the e-mail", HOPPER_EMAIL.as_bytes())]);
 }
+
+/// A mail server for one test: speaks just enough SMTP (no TLS, no authentication) to take
+/// messages, and hands each one's envelope recipient and data over the channel. A refused
+/// recipient (`refuse`) gets 550, as a real server says "no such user".
+fn smtp_sink(refuse: &'static str) -> (String, std::sync::mpsc::Receiver<(String, String)>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut out) = stream else { return };
+            let mut input = BufReader::new(out.try_clone().unwrap());
+            let _ = out.write_all(b"220 sink ESMTP\r\n");
+            let (mut to, mut line) = (String::new(), String::new());
+            loop {
+                line.clear();
+                if input.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let command = line.trim_end().to_ascii_uppercase();
+                let reply: &[u8] = if command.starts_with("EHLO") || command.starts_with("HELO") {
+                    b"250 sink\r\n"
+                } else if command.starts_with("RCPT TO") {
+                    to = line.trim_end()[8..].trim_matches(|c| c == '<' || c == '>' || c == ' ').to_string();
+                    if to == refuse { b"550 no such user\r\n" } else { b"250 ok\r\n" }
+                } else if command == "DATA" {
+                    let _ = out.write_all(b"354 go on\r\n");
+                    let mut data = String::new();
+                    loop {
+                        line.clear();
+                        if input.read_line(&mut line).unwrap_or(0) == 0 || line == ".\r\n" {
+                            break;
+                        }
+                        data.push_str(&line);
+                    }
+                    let _ = tx.send((to.clone(), data));
+                    b"250 queued\r\n"
+                } else if command == "QUIT" {
+                    let _ = out.write_all(b"221 bye\r\n");
+                    break;
+                } else {
+                    b"250 ok\r\n"
+                };
+                let _ = out.write_all(reply);
+            }
+        }
+    });
+    (addr, rx)
+}
+
+/// With SMTP settings the requests are sent, each sending audited (a refused address too, with
+/// the address itself left out of the trail), and the page says what happened to each.
+#[test]
+fn with_smtp_settings_requests_are_sent_and_each_sending_is_audited() {
+    let (lib, hopper, collins) = identified();
+    let (smtp, received) = smtp_sink(COLLINS_EMAIL);
+    let url = format!("smtp://{smtp}");
+    let server = Server::start_with(&lib, &["--smtp-url", &url, "--mail-from", "privacy@museum.example"], None);
+    let mut ed = crate::web::signed_in(&server, "ed", EDITOR_PASSWORD);
+    let csrf = ed.csrf(&server);
+    let form = [("csrf", csrf.as_str()), ("person", &hopper.to_string()), ("person", &collins.to_string()), ("purpose", "social"), ("months", "12")];
+    let r = ed.post(&server.url("/requests"), &form, None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (to, data) = received.recv_timeout(std::time::Duration::from_secs(30)).expect("a message reached the mail server");
+    assert_eq!(to, HOPPER_EMAIL);
+    let body = data.replace("=\r\n", "");
+    assert!(body.contains("From: ") && body.contains("privacy@museum.example") && body.lines().any(|l| l.starts_with("To: ") && l.contains(HOPPER_EMAIL)), "{body}");
+    let link = lib.sql_count(&format!("SELECT count(*) FROM consent_requests WHERE person_id = {hopper}"));
+    assert_eq!(link, 1);
+    assert!(body.contains("/c/") && body.contains("/w/"), "the message carries both links: {body}");
+    assert!(received.try_recv().is_err(), "Collins's address was refused, so nothing else arrived");
+    let page = r.text();
+    assert!(page.contains("sent") && page.contains("no such user"), "the page says what happened to each: {page}");
+    let sendings: Vec<Value> = audit(&lib).into_iter().filter(|e| e["command"] == "consent request sent").collect();
+    assert_eq!(sendings.len(), 2, "{sendings:?}");
+    assert!(sendings.iter().all(|e| e["actor"] == "ed"));
+    assert!(sendings.iter().any(|e| e["outcome"] == "ok") && sendings.iter().any(|e| e["outcome"] == "failed"), "{sendings:?}");
+    assert!(!serde_json::to_string(&sendings).unwrap().contains(COLLINS_EMAIL), "no address in the trail: {sendings:?}");
+}

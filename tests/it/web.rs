@@ -42,7 +42,7 @@ impl Server {
     }
 
     /// With `extra` arguments, and `tmp` as its temporary folder (`TMPDIR`) when given.
-    fn start_with(lib: &Lib, extra: &[&str], tmp: Option<&Path>) -> Server {
+    pub fn start_with(lib: &Lib, extra: &[&str], tmp: Option<&Path>) -> Server {
         let mut cmd = lib.cmd();
         if let Some(dir) = tmp {
             cmd.env("TMPDIR", dir);
