@@ -18,6 +18,13 @@
 //! (`ann::exact_vectors`: the files memory-mapped, the int8 copy scanned first). Both must find
 //! the same faces. Figures are the median of 9 runs (search: 9 different query faces), with the
 //! page cache warm after the first.
+//!
+//! `FACEGATE_MILLION_WRITES=1` (with a graph) also times the writing operations on a copy of the
+//! library: `cluster --all` with its pairwise precision and recall, adding 10,000 faces, erasing
+//! the person with 1,000 photos, and, as whole CLI processes, `check` of one photo and
+//! `consent expiring --within 30d` over up to 100,000 consents (see `writes`).
+//!
+//!     FACEGATE_MILLION_GRAPH=1 FACEGATE_MILLION_WRITES=1 cargo bench --bench million -- 1m
 
 mod common;
 
@@ -29,9 +36,11 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use facegate::ann::{self, FaceIndex, Query, Vectors};
+use facegate::cluster;
+use facegate::gdpr::erase::{self, Files, Options};
 use facegate::library::{Access, Library};
 use facegate::query::{self, Method};
-use facegate::store::{FaceId, PersonId, PhotoRecord};
+use facegate::store::{FaceId, NewGrant, PersonId, PhotoRecord};
 use facegate::vision::Manifest;
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +86,7 @@ fn main() {
                 println!("  int8 copy written anew (Vectors::write_compact) in {}", secs(t));
             }
             "old" | "new" => queries(n, &mode),
+            "writes" => writes(n),
             other => panic!("unknown child {other}"),
         }
         return;
@@ -106,6 +116,9 @@ fn main() {
         }
         for mode in ["old", "new"] {
             row.extend(child(n, mode).into_iter().map(|(k, v)| (format!("{mode}_{k}"), v)));
+        }
+        if built.graph && std::env::var("FACEGATE_MILLION_WRITES").is_ok_and(|v| v == "1") {
+            row.extend(child(n, "writes"));
         }
         let disk = |p: &Path| dir_size(p) as f64 / (1024.0 * 1024.0);
         println!("  disk");
@@ -406,4 +419,148 @@ fn growth(rows: &[(usize, BTreeMap<String, f64>)]) {
     }
     let same = rows.iter().all(|(_, r)| r.get("old_search_hits") == r.get("new_search_hits") && r.get("old_pp_hits") == r.get("new_pp_hits"));
     println!("  old and new find the same faces: {}", if same { "yes" } else { "NO" });
+}
+
+/// The writing operations, on a copy of the built library (`<n>-work`, deleted after), so the
+/// cache stays as built: `cluster --all` with its pairwise precision and recall against the
+/// synthetic identities, adding 10,000 faces (the index update and incremental clustering),
+/// erasing the person with 1,000 photos (plan and execute, index included), and `check` of one
+/// photo as a whole CLI process (`target/release/facegate`). Each figure with its peak RSS.
+fn writes(n: usize) {
+    let built: Built = serde_json::from_slice(&std::fs::read(library_dir(n).join("built.json")).unwrap()).unwrap();
+    let work = library_dir(n).with_file_name(format!("{n}-work"));
+    let _ = std::fs::remove_dir_all(&work);
+    let (_, t) = timed(|| assert!(Command::new("cp").arg("-a").arg(library_dir(n)).arg(&work).status().unwrap().success()));
+    println!("  writes, on a copy of the library ({}, copied in {})", work.display(), secs(t));
+    let manifest = manifest();
+    let (model, dim, pipeline) = (manifest.embedder.model.id.clone(), manifest.embedder.dim, manifest.pipeline_id());
+    let mut world = World::new(SEED, dim, |rng| identity_sizes(n, rng));
+    let mut library = Library::open(&work, Access::Write).unwrap();
+    let step = |what: &str, t: Duration, cpu: f64, note: String| {
+        println!("    {what:<44} {:>10}  cpu {cpu:.1} s, peak RSS {}; {note}", secs(t), mib_kb(proc_status("VmHWM:")));
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    };
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+
+    let (c, t) = (cpu_now(), Instant::now());
+    let (index, sync) = FaceIndex::open(&library.index_dir(), &library.store, &model, dim, true).unwrap();
+    let t_load = t.elapsed();
+    step("FaceIndex::open (load, up to date)", t_load, cpu_now() - c, format!("{sync:?}"));
+    let (c, t) = (cpu_now(), Instant::now());
+    let outcome = cluster::run(&mut library, &index, cluster::Mode::Full, &cluster::Params::default()).unwrap();
+    let t_cluster = t.elapsed();
+    let (precision, recall) = pairwise(&library, &world);
+    step("cluster::run(Full) (cluster --all)", t_cluster, cpu_now() - c, format!("pairwise precision {precision:.4}, recall {recall:.4}; {outcome:?}"));
+    drop(index);
+
+    let first_new = world.photos.len();
+    let new_faces = world.add_faces(10_000);
+    let (c, t) = (cpu_now(), Instant::now());
+    let mut records: Vec<PhotoRecord> = (first_new..world.photos.len()).map(|p| world.record(p)).collect();
+    // The first few new photos are real files, for `check` as a whole process below.
+    let photo_dir = work.join("photos");
+    std::fs::create_dir_all(&photo_dir).unwrap();
+    let mut real = Vec::new();
+    for (i, r) in records.iter_mut().take(RUNS + 2).enumerate() {
+        if let PhotoRecord::Indexed { path, size, mtime_ns, content_hash, .. } = r {
+            let file = photo_dir.join(format!("{i:02}.jpg"));
+            let bytes = format!("photo {i}").into_bytes();
+            std::fs::write(&file, &bytes).unwrap();
+            let meta = std::fs::metadata(&file).unwrap();
+            *size = meta.len();
+            *mtime_ns = meta.modified().unwrap().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+            *content_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+            *path = file.to_str().unwrap().to_string();
+            real.push(path.clone());
+        }
+    }
+    library.store.write_batch(&records, &pipeline, &model).unwrap();
+    let t_write = t.elapsed();
+    let (index, sync) = FaceIndex::open(&library.index_dir(), &library.store, &model, dim, true).unwrap();
+    let t_index = t.elapsed() - t_write;
+    let outcome = cluster::run(&mut library, &index, cluster::Mode::Incremental, &cluster::Params::default()).unwrap();
+    let t_add = t.elapsed();
+    drop(index);
+    let (precision, recall) = pairwise(&library, &world);
+    step(&format!("add {} faces (write + index + cluster)", new_faces.len()), t_add, cpu_now() - c, format!(
+        "write_batch {}, FaceIndex::open {} ({sync:?}), clustering {}; precision {precision:.4}, recall {recall:.4}; {} linked",
+        secs(t_write), secs(t_index), secs(t_add - t_write - t_index), outcome.faces_linked));
+
+    let opts = Options { person: PersonId(built.person), reason: "bench".into(), files: Files::Keep, include_suggestions: false, actor: "bench".into(), certificate_dir: work.join("certificates") };
+    let (c, t) = (cpu_now(), Instant::now());
+    let plan = erase::plan(&library, &manifest, &opts).unwrap();
+    let t_plan = t.elapsed();
+    let done = erase::execute(&mut library, &manifest, &plan, &opts).unwrap();
+    let t_erase = t.elapsed();
+    step("erase the person with 1,000 photos", t_erase, cpu_now() - c, format!(
+        "plan {} ({} photos), execute {} ({} faces removed, {} index points after)",
+        secs(t_plan), plan.photos.len(), secs(t_erase - t_plan), done.faces_removed, done.index_points_after_rebuild));
+    drop(library);
+
+    // 100,000 consents for `web` (one per person, the first 100,000 persons), ending over the next
+    // 400 days, then `consent expiring --within 30d` and `check` as whole CLI processes.
+    let mut library = Library::open(&work, Access::Write).unwrap();
+    let web = library.store.add_purpose("web", None).unwrap();
+    let persons = library.store.persons().unwrap();
+    let today = chrono::Local::now().date_naive();
+    let (_, t_grants) = timed(|| {
+        for (i, p) in persons.iter().take(100_000).enumerate() {
+            let until = today + chrono::Days::new((i % 400) as u64);
+            let g = NewGrant { person: p.id, purposes: vec![web], project: None, from: today - chrono::Days::new(30), until: Some(until), source: Some("paper".into()), note: None, evidence: None };
+            library.store.grant(&g, "bench").unwrap();
+        }
+    });
+    let consents = persons.len().min(100_000);
+    println!("    {consents} consents recorded (Store::grant each) in {}", secs(t_grants));
+    drop(library);
+    let exe = library_dir(n).parent().unwrap().parent().unwrap().join("release/facegate");
+    let cli = |args: &[&str]| {
+        let t = Instant::now();
+        let out = Command::new(&exe).arg("--library").arg(&work).args(args).env("FACEGATE_ACTOR", "bench").output().unwrap();
+        (t.elapsed(), out.status.code(), String::from_utf8_lossy(&out.stdout).lines().count())
+    };
+    let (mut check, mut codes) = (Vec::new(), BTreeMap::new());
+    for path in &real {
+        let (t, code, _) = cli(&["check", path, "--purpose", "web"]);
+        check.push(t);
+        *codes.entry(code).or_insert(0) += 1;
+    }
+    check.drain(..2);
+    let check_ms = report("check one photo, whole CLI process", &check, &format!("exit codes {codes:?}"));
+    let (mut expiring, mut lines) = (Vec::new(), 0);
+    for _ in 0..5 {
+        let (t, _, l) = cli(&["consent", "expiring", "--within", "30d"]);
+        expiring.push(t);
+        lines = l;
+    }
+    let expiring_ms = report(&format!("consent expiring --within 30d ({consents} consents)"), &expiring, &format!("whole CLI process, {lines} lines printed"));
+    row("cluster_all_s", t_cluster.as_secs_f64());
+    row("cluster_precision", precision);
+    row("cluster_recall", recall);
+    row("add_10k_s", t_add.as_secs_f64());
+    row("erase_s", t_erase.as_secs_f64());
+    row("check_cli_ms", check_ms);
+    row("expiring_cli_ms", expiring_ms);
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+/// Pairwise precision and recall of the library's persons against the synthetic identities,
+/// over every face (face k of the world is the k-th face id).
+fn pairwise(library: &Library, world: &World) -> (f64, f64) {
+    let c2 = |n: u64| (n * n.saturating_sub(1) / 2) as f64;
+    let states = library.store.face_states().unwrap();
+    let mut cell: std::collections::HashMap<(PersonId, u32), u64> = Default::default();
+    let mut person: std::collections::HashMap<PersonId, u64> = Default::default();
+    let mut ident: std::collections::HashMap<u32, u64> = Default::default();
+    for (s, &i) in states.iter().zip(&world.ident) {
+        *ident.entry(i).or_default() += 1;
+        if let Some(p) = s.person {
+            *cell.entry((p, i)).or_default() += 1;
+            *person.entry(p).or_default() += 1;
+        }
+    }
+    let tp: f64 = cell.values().map(|&n| c2(n)).sum();
+    let predicted: f64 = person.values().map(|&n| c2(n)).sum();
+    let actual: f64 = ident.values().map(|&n| c2(n)).sum();
+    (if predicted > 0.0 { tp / predicted } else { 1.0 }, if actual > 0.0 { tp / actual } else { 1.0 })
 }

@@ -103,7 +103,7 @@ fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
 
 const META: &str = "meta.json";
 const MAX_CONNECTIONS: usize = 16;
-const EF_CONSTRUCTION: usize = 200;
+const EF_CONSTRUCTION: usize = 96;
 const MAX_LAYER: usize = 16;
 /// Build anew (rather than compact) when more than this share of indexed entries are dead: many
 /// local repairs in a row would wear the graph down.
@@ -367,7 +367,12 @@ fn current_generation(dir: &Path, store: &Store, library: &str, model: &str, dim
 }
 
 fn new_hnsw(capacity: usize) -> Hnsw<'static, f32, UnitCosine> {
-    Hnsw::new(MAX_CONNECTIONS, capacity.max(1024), MAX_LAYER, EF_CONSTRUCTION, UnitCosine)
+    Hnsw::new(MAX_CONNECTIONS, capacity.max(1024), MAX_LAYER, ef_construction(), UnitCosine)
+}
+
+/// `EF_CONSTRUCTION`, or `FACEGATE_HNSW_EF_CONSTRUCTION` (16 or more) for measuring others.
+fn ef_construction() -> usize {
+    std::env::var("FACEGATE_HNSW_EF_CONSTRUCTION").ok().and_then(|v| v.parse().ok()).filter(|&v| v >= 16).unwrap_or(EF_CONSTRUCTION)
 }
 
 fn read_meta(dir: &Path) -> Option<Meta> {
