@@ -103,6 +103,9 @@ fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
 
 const META: &str = "meta.json";
 const MAX_CONNECTIONS: usize = 16;
+/// Candidates kept while inserting. Measured with `persons_scale` at 100k faces (README): 200
+/// built in 110 s, 96 in 50 s, with clustering's pairwise recall 0.9998 and 0.9995 (precision
+/// 1.000 for both); 64 fell to 0.9989 and 32 to 0.72.
 const EF_CONSTRUCTION: usize = 96;
 const MAX_LAYER: usize = 16;
 /// Build anew (rather than compact) when more than this share of indexed entries are dead: many
@@ -263,6 +266,9 @@ impl FaceIndex {
         if written != vectors.len() {
             return Err(Error::Invalid(format!("compaction wrote {written} points for {} vectors", vectors.len())));
         }
+        // The old graph goes before the new one is loaded, so that only one is in memory (a
+        // failure here makes the caller build from SQLite).
+        self.hnsw = new_hnsw(1024);
         let hnsw = if written == 0 {
             new_hnsw(1024) // nothing live: no graph files (see `save`)
         } else {

@@ -501,7 +501,11 @@ mod tests {
             tx.execute("INSERT INTO persons (name, created_at) VALUES (?1, '2026-01-01T00:00:00Z')", [format!("P{p}")]).unwrap();
             let person = tx.last_insert_rowid();
             for f in 0..faces_each {
-                tx.execute("INSERT INTO photos (path, size, mtime_ns, content_hash, indexed_at) VALUES (?1, 1, 1, 'h', 'now')", [format!("/p/{person}-{f}.jpg")]).unwrap();
+                tx.execute(
+                    "INSERT INTO photos (path, size, mtime_ns, content_hash, indexed_at) VALUES (?1, 1, 1, ?2, 'now')",
+                    [format!("/p/{person}-{f}.jpg"), format!("h{person}-{f}")],
+                )
+                .unwrap();
                 tx.execute(
                     "INSERT INTO faces (photo_id, x0, y0, x1, y1, score, keypoints, person_id, link) VALUES (?1, 0, 0, 50, 50, 0.9, '[]', ?2, 'confirmed')",
                     params![tx.last_insert_rowid(), person],
@@ -557,6 +561,81 @@ mod tests {
         // A grant recorded after the revocation is in force again.
         grant(&mut store, p[5], social, None, "2026-11-02", None);
         assert!(!store.unconsented_persons(today, 0, 10).unwrap().0.iter().any(|u| u.person == p[5]));
+    }
+
+    /// Every statement behind `check`, `export`'s gate, `person photos`, `consent expiring`, the
+    /// access report and the web app's persons page, as SQLite runs them (traced, with their
+    /// values), reaches the big tables (photos, faces, embeddings, consents, revocations, usage)
+    /// through an index: none of them is read whole (issue 13).
+    #[test]
+    fn the_gate_reports_and_person_pages_never_read_a_big_table_whole() {
+        let (_dir, mut store) = crate::store::temp_store();
+        let social = store.add_purpose("social", None).unwrap();
+        let persons = persons_in_photos(&mut store, 5_000, 4);
+        for (i, p) in persons.iter().enumerate().step_by(2) {
+            let until = format!("2027-01-{:02}", 1 + i % 28);
+            grant(&mut store, *p, social, None, "2026-01-01", Some(&until));
+        }
+        for p in persons.iter().step_by(10) {
+            store.revoke(*p, None, d("2026-06-01"), None, "ed").unwrap();
+        }
+        let subject = persons[2];
+        let photo = store.confirmed_photos(subject).unwrap()[0];
+        store.record_usage(&[(photo, "h".to_string())], "social", None, d("2026-11-01"), "/exports/a", "ed").unwrap();
+        store.conn.execute_batch("ANALYZE").unwrap();
+
+        let traced = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = traced.clone();
+        store
+            .conn
+            .trace_v2(
+                rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,
+                Some(move |e: rusqlite::trace::TraceEvent<'_>| {
+                    if let rusqlite::trace::TraceEvent::Stmt(stmt, _) = e {
+                        sink.lock().unwrap().extend(stmt.expanded_sql());
+                    }
+                }),
+            )
+            .unwrap();
+        let path = store.gate_photo_by_id(photo).unwrap().unwrap().path;
+        // check (by path, then by content hash), export's gate
+        let gate = store.gate_photo(&path).unwrap().unwrap();
+        store.gate_photos_by_hash(&gate.content_hash).unwrap();
+        store.gate_faces(photo).unwrap();
+        store.grants_for(subject).unwrap();
+        store.revocations_for(subject).unwrap();
+        // person photos and the access report
+        store.person(subject).unwrap();
+        store.person_faces(subject).unwrap();
+        store.revocation_rows(Some(subject)).unwrap();
+        store.usage(Some(subject), None).unwrap();
+        store.usage_of_photos(&[photo]).unwrap();
+        // consent expiring, the persons page (a page of each filter, and a name search)
+        crate::consent::expiring(&store, d("2026-12-03"), 30).unwrap();
+        use crate::store::{PersonFilter, PersonQuery};
+        for filter in [PersonFilter::All, PersonFilter::Named, PersonFilter::Unnamed, PersonFilter::External] {
+            store.persons_page(&PersonQuery { filter, text: None, offset: 100, limit: 50 }).unwrap();
+        }
+        store.persons_page(&PersonQuery { filter: PersonFilter::All, text: Some("P42"), offset: 0, limit: 50 }).unwrap();
+        store.conn.trace_v2(rusqlite::trace::TraceEventCodes::empty(), None::<fn(rusqlite::trace::TraceEvent<'_>)>).unwrap();
+
+        let mut statements: Vec<String> = traced.lock().unwrap().iter().filter(|s| !s.starts_with("--")).cloned().collect();
+        statements.sort();
+        statements.dedup();
+        assert!(statements.len() >= 15, "{statements:#?}");
+        let big = ["photos", "faces", "embeddings", "consents", "revocations", "usage_log"];
+        let mut whole = Vec::new();
+        for sql in &statements {
+            let mut stmt = store.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let plan: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect();
+            for step in &plan {
+                let scanned = step.strip_prefix("SCAN ").map(|rest| rest.split_whitespace().next().unwrap_or(""));
+                if scanned.is_some_and(|t| big.contains(&t)) && !step.contains(" USING ") {
+                    whole.push(format!("{step}\n    in {sql}"));
+                }
+            }
+        }
+        assert!(whole.is_empty(), "big tables read whole:\n{}", whole.join("\n"));
     }
 
     /// The query reads faces once through an index and reaches consents and revocations by
