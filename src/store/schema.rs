@@ -272,6 +272,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX consent_requests_person ON consent_requests(person_id);
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+    // 12: `consent expiring` reaches the consents ending in its window through an index, by their
+    // own end or their project's, instead of reading every consent.
+    "CREATE INDEX consents_until ON consents(valid_until);
+    CREATE INDEX consents_project ON consents(project_id);",
 ];
 
 /// For a database that cannot be written: its schema must be this version's, since it cannot be
