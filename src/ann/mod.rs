@@ -268,14 +268,12 @@ impl FaceIndex {
         }
         // The old graph goes before the new one is loaded, so that only one is in memory (a
         // failure here makes the caller build from SQLite).
+        // Nothing live leaves it empty: no graph files (see `save`).
         self.hnsw = new_hnsw(1024);
-        let hnsw = if written == 0 {
-            new_hnsw(1024) // nothing live: no graph files (see `save`)
-        } else {
+        if written > 0 {
             let meta = Meta { basename: base.clone(), num_points: written, ..self.meta.clone() };
-            load(dir, &meta).ok_or_else(|| Error::Invalid("the compacted HNSW graph does not load".into()))?
-        };
-        self.hnsw = hnsw;
+            self.hnsw = load(dir, &meta).ok_or_else(|| Error::Invalid("the compacted HNSW graph does not load".into()))?;
+        }
         self.vectors = vectors;
         self.meta.num_points = written;
         self.swap_in(dir, base)
