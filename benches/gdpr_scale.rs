@@ -29,11 +29,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use hnsw_rs::prelude::*;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use facegate::ann::{self, dot, FaceIndex, Query, UnitCosine};
+use facegate::ann::{self, dot, FaceIndex, Query};
 use facegate::consent::{self, Gate, Use};
 use facegate::gdpr::erase::{self, Files, Options};
 use facegate::library::{Access, Library, DB_FILE};
@@ -691,13 +690,9 @@ fn erasure(ctx: &mut Ctx) {
         let r = recall(&|q| index.nearest(q, 10).iter().map(|h| h.0 .0 as usize).collect());
         line("  recall@10 of the compacted index", format!("{r:.4}"), "200 queries vs brute force");
         if std::env::var("FACEGATE_BENCH_PROTO").is_ok_and(|v| v == "1") {
-            let (hnsw, t_proto) = timed(|| {
-                let hnsw = Hnsw::<f32, UnitCosine>::new(16, data.len().max(1024), 16, 200, UnitCosine);
-                let slice: Vec<(&[f32], usize)> = data.iter().map(|(id, v)| (v.as_slice(), id.0 as usize)).collect();
-                hnsw.parallel_insert_slice(&slice);
-                hnsw
-            });
-            let r = recall(&|q| hnsw.search(q, 10, 64).iter().map(|n| n.d_id).collect());
+            let fresh = tempfile::tempdir().unwrap();
+            let ((built, _), t_proto) = timed(|| FaceIndex::open(fresh.path(), &library.store, &ctx.model, ctx.dim, false).unwrap());
+            let r = recall(&|q| built.nearest(q, 10).iter().map(|h| h.0 .0 as usize).collect());
             line("  for comparison: built from scratch", secs(t_proto), &format!("recall@10 {r:.4} (no save)"));
         }
     }

@@ -1,45 +1,35 @@
-//! The face index beside the SQLite library, keyed by face id: an HNSW graph (`hnsw_rs`) for
+//! The face index beside the SQLite library, keyed by face id: an HNSW graph (`usearch`) for
 //! approximate neighbours (clustering), and every vector in one matrix ([`Vectors`]) for exact
 //! searches (search, `person photos`, erasure). SQLite stays the source of truth: both are a
 //! cache, brought up to date on open (new faces added; rebuilt from SQLite when missing,
-//! unreadable, made for another model or library, or when too many entries are dead). Dead
-//! entries (faces deleted since) are harmless to searches, since every hit is looked up in SQLite
-//! and face ids are never reused; a writer removes them from the files at once with
-//! compaction (`compact.rs`; an erasure must leave no vector behind).
+//! unreadable, made for another model, library or graph format, or when too many entries are
+//! dead). Dead entries (faces deleted since) are harmless to searches, since every hit is looked
+//! up in SQLite and face ids are never reused; a writer removes them from the files at once (an
+//! erasure must leave no vector behind): from the vector matrix, and from the graph with their
+//! vectors overwritten by zeros (`FaceIndex::remove`).
 //!
-//! Files: `index/meta.json` names the current generation `faces-<n>`, whose files are
-//! `faces-<n>.hnsw.graph`, `faces-<n>.hnsw.data`, `faces-<n>.vectors` and its int8 copy
-//! `faces-<n>.q8` (written with the generation, or by the next writer where it is missing or does
-//! not fit; searches without it scan the f32 rows); a new generation is
-//! written under a new name and the meta file is swapped atomically, so a crash leaves the old
-//! index or the new one, never a mix. Then every other file in the folder is deleted. The data
-//! and vector files hold raw embeddings (biometric data).
+//! Files: `index/meta.json` names the current generation `faces-<n>`, whose files are the graph
+//! `faces-<n>.usearch` (usearch's own format, vectors included), `faces-<n>.vectors` and its int8
+//! copy `faces-<n>.q8` (written with the generation, or by the next writer where it is missing or
+//! does not fit; searches without it scan the f32 rows); a new generation is written under a new
+//! name and the meta file is swapped atomically, so a crash leaves the old index or the new one,
+//! never a mix. Then every other file in the folder is deleted. All three files hold raw
+//! embeddings (biometric data).
 
-mod compact;
 mod q8;
 mod vectors;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use hnsw_rs::prelude::*;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use crate::error::{Error, Result};
 use crate::store::{FaceId, Store};
 pub use q8::dot_i8;
 pub use vectors::{compact_path, Query, Vectors};
-
-/// Cosine distance for unit vectors, `max(0, 1 − a·b)`; the clamp keeps hnsw_rs's non-negative
-/// assertion happy on rounding.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct UnitCosine;
-
-impl Distance<f32> for UnitCosine {
-    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
-        (1.0 - dot(a, b)).max(0.0)
-    }
-}
 
 /// The dot product of two vectors of equal length: AVX2 with FMA where the CPU has it (detected
 /// once), else the portable `dot_lanes`.
@@ -102,15 +92,20 @@ fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
 }
 
 const META: &str = "meta.json";
-const MAX_CONNECTIONS: usize = 16;
-/// Candidates kept while inserting. Measured with `persons_scale` at 100k faces (README): 200
-/// built in 110 s, 96 in 50 s, with clustering's pairwise recall 0.9998 and 0.9995 (precision
-/// 1.000 for both); 64 fell to 0.9989 and 32 to 0.72.
+/// The file format of the graph, recorded in the meta file: a generation made by another format
+/// (hnsw_rs before December 2026) is rebuilt.
+const GRAPH_FORMAT: &str = "usearch-2-cos-i8";
+/// Links per node (usearch's `connectivity`; the bottom layer keeps twice as many).
+const CONNECTIVITY: usize = 16;
+/// Candidates kept while inserting (`expansion_add`); see `ef_construction`.
 const EF_CONSTRUCTION: usize = 96;
-const MAX_LAYER: usize = 16;
-/// Build anew (rather than compact) when more than this share of indexed entries are dead: many
-/// local repairs in a row would wear the graph down.
+/// Candidates kept while searching, at least (usearch keeps `k` when that is more).
+const EF_SEARCH: usize = 64;
+/// Build anew (rather than compact) when more than this share of the graph's entries are dead or
+/// removed: many removals in a row would wear the graph down.
 const MAX_DEAD_SHARE: f64 = 0.2;
+/// Keys of the zero vectors that overwrite removed entries (see `remove`); face ids are far below.
+const SCRUB_KEY: u64 = u64::MAX / 2;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 struct Meta {
@@ -122,6 +117,12 @@ struct Meta {
     /// The library's id (`Store::library_id`); older index files without it are rebuilt.
     #[serde(default)]
     library: Option<String>,
+    /// `GRAPH_FORMAT` of the graph file; older index files without it are rebuilt.
+    #[serde(default)]
+    graph: Option<String>,
+    /// Removed entries left in the graph file, their vectors zeroed (reused by later insertions).
+    #[serde(default)]
+    removed: usize,
 }
 
 impl Meta {
@@ -140,7 +141,7 @@ impl Meta {
 }
 
 pub struct FaceIndex {
-    hnsw: Hnsw<'static, f32, UnitCosine>,
+    graph: Index,
     vectors: Vectors,
     meta: Meta,
 }
@@ -164,39 +165,38 @@ impl FaceIndex {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let library = store.library_id()?;
         let loaded = current_generation(dir, store, &library, model, dim)
-            .filter(|(meta, _, dead)| *dead as f64 <= MAX_DEAD_SHARE * meta.num_points as f64)
-            .and_then(|(meta, vectors, dead)| load(dir, &meta).map(|hnsw| (FaceIndex { hnsw, vectors, meta }, dead)));
+            .filter(|(meta, _, dead)| (dead + meta.removed) as f64 <= MAX_DEAD_SHARE * (meta.num_points + meta.removed) as f64)
+            .and_then(|(meta, vectors, dead)| load(dir, &meta).map(|graph| (FaceIndex { graph, vectors, meta }, dead)));
         let (mut index, rebuilt, dead) = match loaded {
             Some((index, dead)) => (index, false, dead),
             None => {
-                let meta = Meta { basename: String::new(), model: model.into(), dim, num_points: 0, max_face_id: 0, library: Some(library) };
-                (FaceIndex { hnsw: new_hnsw(store.num_faces()?), vectors: Vectors::new(dim), meta }, true, 0)
+                let meta = Meta {
+                    basename: String::new(),
+                    model: model.into(),
+                    dim,
+                    num_points: 0,
+                    max_face_id: 0,
+                    library: Some(library),
+                    graph: Some(GRAPH_FORMAT.into()),
+                    removed: 0,
+                };
+                (FaceIndex { graph: new_graph(dim)?, vectors: Vectors::new(dim), meta }, true, 0)
             }
         };
-        let fresh = store.embeddings_after(model, FaceId(index.meta.max_face_id))?;
-        index.vectors.extend(&fresh)?;
-        let data: Vec<(&[f32], usize)> = fresh.iter().map(|(id, v)| (v.as_slice(), id.0 as usize)).collect();
-        index.hnsw.parallel_insert_slice(&data);
-        index.meta.num_points += fresh.len();
-        index.meta.max_face_id = index.vectors.max_id().0;
-        let added = fresh.len();
+        let added = index.insert(store.embeddings_after(model, FaceId(index.meta.max_face_id))?)?;
         let sync = if rebuilt {
             Sync::Rebuilt { points: added }
         } else if dead > 0 && persist {
             let live: HashSet<FaceId> = store.embedding_ids(model)?.into_iter().collect();
             let dead: HashSet<FaceId> = index.vectors.ids().iter().copied().filter(|id| !live.contains(id)).collect();
-            if index.compact(dir, &dead).is_err() {
-                // The compacted files did not load back: build from SQLite instead.
-                remove_generation(dir, &index.meta.basename);
-                return FaceIndex::open(dir, store, model, dim, persist);
-            }
+            index.remove(&dead)?;
             Sync::Compacted { removed: dead.len(), added }
         } else if added > 0 {
             Sync::Extended { added }
         } else {
             Sync::UpToDate
         };
-        if persist && matches!(sync, Sync::Rebuilt { .. } | Sync::Extended { .. }) {
+        if persist && sync != Sync::UpToDate {
             index.save(dir)?;
         } else if persist {
             if !index.vectors.has_compact() {
@@ -207,7 +207,6 @@ impl FaceIndex {
             // may hold erased faces' vectors).
             remove_stale(dir, &index.meta.basename)?;
         }
-        index.hnsw.set_searching_mode(true);
         Ok((index, sync))
     }
 
@@ -227,15 +226,32 @@ impl FaceIndex {
     /// The `k` nearest indexed faces to a unit vector, as (face, cosine similarity), best first.
     /// Some may be dead; callers resolve them through the store.
     pub fn nearest(&self, query: &[f32], k: usize) -> Vec<(FaceId, f32)> {
-        if self.is_empty() {
+        if self.is_empty() || k == 0 {
             return Vec::new();
         }
-        let ef = (2 * k).max(64);
-        self.hnsw
-            .search(query, k, ef)
-            .into_iter()
-            .map(|n| (FaceId(n.d_id as i64), 1.0 - n.distance))
-            .collect()
+        // usearch searches with max(EF_SEARCH, k) candidates.
+        let mut hits: Vec<(FaceId, f32)> = match self.graph.search(query, k) {
+            Ok(m) => m.keys.iter().zip(&m.distances).map(|(&key, &d)| (FaceId(key as i64), 1.0 - d)).collect(),
+            // usearch refuses a search when every thread slot it reserved is busy (a caller with
+            // more threads than `reserve` allowed for): the exact answer serves instead.
+            Err(_) => return self.exact_nearest(query, k),
+        };
+        // The graph's similarities are int8 estimates: each is replaced by the f32 product.
+        for hit in &mut hits {
+            if let Some(v) = self.vectors.get(hit.0) {
+                hit.1 = dot(query, v);
+            }
+        }
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1));
+        hits
+    }
+
+    /// The `k` nearest by a scan of every vector.
+    fn exact_nearest(&self, query: &[f32], k: usize) -> Vec<(FaceId, f32)> {
+        let mut all: Vec<(FaceId, f32)> = self.vectors.iter().map(|(id, v)| (id, dot(query, v))).collect();
+        all.sort_by(|a, b| b.1.total_cmp(&a.1));
+        all.truncate(k);
+        all
     }
 
     /// Every indexed face with similarity at least `threshold`: widens `k` until the farthest
@@ -252,49 +268,63 @@ impl FaceIndex {
         }
     }
 
-    /// Writes a new generation without the `dead` faces (graph repaired locally, see
-    /// `compact.rs`), loads its graph back with hnsw_rs to be sure it reads, then swaps it in.
-    fn compact(&mut self, dir: &Path, dead: &HashSet<FaceId>) -> Result<()> {
-        let base = self.next_basename(dir);
-        let dead_points: HashSet<usize> = dead.iter().map(|id| id.0 as usize).collect();
-        let written = if dead.len() == self.vectors.len() {
-            0
-        } else {
-            compact::write_without(&self.hnsw, &dead_points, dir, &base)?
-        };
-        let vectors = self.vectors.without(dead);
-        if written != vectors.len() {
-            return Err(Error::Invalid(format!("compaction wrote {written} points for {} vectors", vectors.len())));
+    /// Adds faces with ids above every id held to the vectors and the graph (in parallel), and
+    /// returns how many.
+    fn insert(&mut self, fresh: Vec<(FaceId, Vec<f32>)>) -> Result<usize> {
+        let first = self.vectors.len();
+        self.vectors.extend(&fresh)?;
+        drop(fresh);
+        let rows: Vec<(FaceId, &[f32])> = self.vectors.iter().skip(first).collect();
+        if rows.is_empty() {
+            return Ok(0);
         }
-        // The old graph goes before the new one is loaded, so that only one is in memory (a
-        // failure here makes the caller build from SQLite).
-        // Nothing live leaves it empty: no graph files (see `save`).
-        self.hnsw = new_hnsw(1024);
-        if written > 0 {
-            let meta = Meta { basename: base.clone(), num_points: written, ..self.meta.clone() };
-            self.hnsw = load(dir, &meta).ok_or_else(|| Error::Invalid("the compacted HNSW graph does not load".into()))?;
-        }
-        self.vectors = vectors;
-        self.meta.num_points = written;
-        self.swap_in(dir, base)
+        let live = self.graph.size();
+        reserve(&self.graph, live + self.meta.removed + rows.len())?;
+        let graph = &self.graph;
+        rows.par_iter().try_for_each(|(id, v)| graph.add(id.0 as u64, v)).map_err(|e| graph_error(&self.meta.basename, "cannot add to", e))?;
+        let added = rows.len();
+        // Insertions reuse removed entries first.
+        self.meta.removed = self.meta.removed.saturating_sub(added);
+        self.meta.num_points += added;
+        self.meta.max_face_id = self.vectors.max_id().0;
+        Ok(added)
     }
 
-    /// Writes a new generation. An empty index has no graph files (hnsw_rs cannot dump an empty
-    /// graph): its meta and its empty vector file say that it is empty.
+    /// Takes the `dead` faces out of the vectors and the graph. usearch keeps a removed entry's
+    /// vector in its slot (and writes it to the file), so every free slot is first filled with a
+    /// zero vector under a scrub key, which overwrites the removed vector where it lies, and the
+    /// scrub keys are removed in turn: the slots left behind hold zeros only (cosine distance 1
+    /// from every face, so searches do not pass through them).
+    fn remove(&mut self, dead: &HashSet<FaceId>) -> Result<()> {
+        let mut removed = 0;
+        for id in dead {
+            removed += self.graph.remove(id.0 as u64).map_err(|e| graph_error(&self.meta.basename, "cannot remove from", e))?;
+        }
+        let free = self.meta.removed + removed;
+        reserve(&self.graph, self.graph.size() + free)?;
+        let zero = vec![0f32; self.meta.dim];
+        for k in 0..free as u64 {
+            self.graph.add(SCRUB_KEY + k, &zero).map_err(|e| graph_error(&self.meta.basename, "cannot scrub removed entries in", e))?;
+        }
+        for k in 0..free as u64 {
+            self.graph.remove(SCRUB_KEY + k).map_err(|e| graph_error(&self.meta.basename, "cannot scrub removed entries in", e))?;
+        }
+        self.vectors = self.vectors.without(dead);
+        self.meta.removed = free;
+        self.meta.num_points = self.vectors.len();
+        if self.graph.size() != self.meta.num_points {
+            return Err(Error::Invalid(format!("the graph holds {} faces after removal, the vectors {}", self.graph.size(), self.meta.num_points)));
+        }
+        Ok(())
+    }
+
+    /// Writes a new generation: the graph file, then the vectors and the meta file (`swap_in`).
     fn save(&mut self, dir: &Path) -> Result<()> {
         let base = self.next_basename(dir);
-        if self.meta.num_points == 0 {
-            return self.swap_in(dir, base);
-        }
         crate::crash::point("writing the HNSW graph");
-        let written = self
-            .hnsw
-            .file_dump(dir, &base)
-            .map_err(|e| Error::Invalid(format!("cannot write index in {}: {e}", dir.display())))?;
-        if written != base {
-            remove_generation(dir, &written);
-            return Err(Error::Invalid(format!("hnsw_rs wrote the index as {written}, not {base}")));
-        }
+        let path = graph_path(dir, &base);
+        let text = path.to_str().ok_or_else(|| Error::Invalid(format!("index path {} is not UTF-8", path.display())))?;
+        self.graph.save(text).map_err(|e| graph_error(&path, "cannot write", e))?;
         self.swap_in(dir, base)
     }
 
@@ -318,8 +348,8 @@ impl FaceIndex {
         base
     }
 
-    /// Writes the vector file of generation `base` (its graph pair is written), makes `base`
-    /// current by renaming the meta file, and deletes every other file in the folder.
+    /// Writes the vector file of generation `base` (its graph is written), makes `base` current
+    /// by renaming the meta file, and deletes every other file in the folder.
     fn swap_in(&mut self, dir: &Path, base: String) -> Result<()> {
         self.meta.basename = base;
         self.vectors.write(&self.meta.vectors_path(dir))?;
@@ -370,8 +400,31 @@ fn current_generation(dir: &Path, store: &Store, library: &str, model: &str, dim
     (vectors.len() == meta.num_points && vectors.max_id().0 <= meta.max_face_id).then_some((meta, vectors, dead))
 }
 
-fn new_hnsw(capacity: usize) -> Hnsw<'static, f32, UnitCosine> {
-    Hnsw::new(MAX_CONNECTIONS, capacity.max(1024), MAX_LAYER, ef_construction(), UnitCosine)
+/// An empty graph for vectors of `dim` dimensions: cosine distance over the vectors scaled to
+/// int8 (usearch's quantisation: a quarter of the f32 bytes, so a million faces' graph is read
+/// from memory four times less; `nearest` re-scores what it finds in f32).
+fn new_graph(dim: usize) -> Result<Index> {
+    let options = IndexOptions {
+        dimensions: dim,
+        metric: MetricKind::Cos,
+        quantization: ScalarKind::I8,
+        connectivity: CONNECTIVITY,
+        expansion_add: ef_construction(),
+        expansion_search: EF_SEARCH,
+        multi: false,
+    };
+    Index::new(&options).map_err(|e| Error::Invalid(format!("cannot make an HNSW graph: {e}")))
+}
+
+/// Room for `capacity` entries, and a search context for every thread that may use the graph at
+/// once (rayon's workers and the caller).
+fn reserve(graph: &Index, capacity: usize) -> Result<()> {
+    let threads = rayon::current_num_threads().max(std::thread::available_parallelism().map_or(1, |n| n.get())) + 2;
+    graph.reserve_capacity_and_threads(capacity.max(1024), threads).map_err(|e| Error::Invalid(format!("cannot reserve room in the HNSW graph: {e}")))
+}
+
+fn graph_error(what: impl std::fmt::Debug, doing: &str, e: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("{doing} the HNSW graph {what:?}: {e}"))
 }
 
 /// `EF_CONSTRUCTION`, or `FACEGATE_HNSW_EF_CONSTRUCTION` (16 or more) for measuring others.
@@ -383,13 +436,12 @@ fn read_meta(dir: &Path) -> Option<Meta> {
     serde_json::from_slice(&std::fs::read(dir.join(META)).ok()?).ok()
 }
 
-fn generation_files(dir: &Path, base: &str) -> [PathBuf; 4] {
-    [
-        dir.join(format!("{base}.hnsw.graph")),
-        dir.join(format!("{base}.hnsw.data")),
-        dir.join(format!("{base}.vectors")),
-        dir.join(format!("{base}.q8")),
-    ]
+fn graph_path(dir: &Path, base: &str) -> PathBuf {
+    dir.join(format!("{base}.usearch"))
+}
+
+fn generation_files(dir: &Path, base: &str) -> [PathBuf; 3] {
+    [graph_path(dir, base), dir.join(format!("{base}.vectors")), dir.join(format!("{base}.q8"))]
 }
 
 fn remove_generation(dir: &Path, base: &str) {
@@ -399,27 +451,16 @@ fn remove_generation(dir: &Path, base: &str) {
     }
 }
 
-/// Reloads a dumped graph; `None` when its files are missing or unreadable (hnsw_rs panics on some
-/// corrupt files, so the panic is caught and treated the same way). An empty index has no graph
-/// files.
-fn load(dir: &Path, meta: &Meta) -> Option<Hnsw<'static, f32, UnitCosine>> {
-    if meta.num_points == 0 {
-        return Some(new_hnsw(1024));
-    }
-    if !generation_files(dir, &meta.basename)[..2].iter().all(|p| p.is_file()) {
+/// Reads a saved graph whole; `None` when it is missing, of another format, unreadable, or does
+/// not hold the meta file's number of faces.
+fn load(dir: &Path, meta: &Meta) -> Option<Index> {
+    if meta.graph.as_deref() != Some(GRAPH_FORMAT) {
         return None;
     }
-    // The loaded index borrows from its reader for its whole life; one reader per load is leaked.
-    fn reload(dir: &Path, base: &str) -> anyhow::Result<Hnsw<'static, f32, UnitCosine>> {
-        let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, base)));
-        io.load_hnsw()
-    }
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let loaded = std::panic::catch_unwind(|| reload(dir, &meta.basename));
-    std::panic::set_hook(hook);
-    let hnsw = loaded.ok()?.ok()?;
-    (hnsw.get_nb_point() == meta.num_points).then_some(hnsw)
+    let path = graph_path(dir, &meta.basename);
+    let graph = new_graph(meta.dim).ok()?;
+    graph.load(path.to_str()?).ok()?;
+    (graph.size() == meta.num_points && graph.dimensions() == meta.dim).then_some(graph)
 }
 
 #[cfg(test)]
@@ -482,6 +523,16 @@ mod tests {
         let all = index.vectors().clone();
         let gone: HashSet<FaceId> =
             all.ids().iter().enumerate().filter(|(i, _)| i % clusters == 4 || i % 997 == 0).map(|(_, id)| *id).collect();
+        // Each removed vector's first 8 floats, and its first 16 int8 values as the graph file
+        // holds them (scaled by 127 / norm, rounded toward zero); the file holds them now.
+        let int8 = |v: &[f32]| {
+            let norm = v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+            v[..16].iter().map(|&x| (x as f64 * 127.0 / norm).clamp(-127.0, 127.0) as i8 as u8).collect::<Vec<u8>>()
+        };
+        let mut raw: Vec<Vec<u8>> = gone.iter().take(20).map(|id| all.get(*id).unwrap()[..8].iter().flat_map(|x| x.to_ne_bytes()).collect()).collect();
+        raw.extend(gone.iter().take(20).map(|id| int8(all.get(*id).unwrap())));
+        let graph = std::fs::read(graph_path(&index_dir, &read_meta(&index_dir).unwrap().basename)).unwrap();
+        assert!(raw[20..].iter().all(|r| graph.windows(r.len()).any(|w| w == &r[..])), "the graph file holds the int8 rows");
         drop(index);
         let states = store.photo_states().unwrap();
         let photos: Vec<_> = states.values().filter(|p| gone.contains(&FaceId(p.id.0))).map(|p| p.id).collect();
@@ -491,14 +542,13 @@ mod tests {
         let (index, sync) = FaceIndex::open(&index_dir, &store, "m", dim, true).unwrap();
         assert_eq!(sync, Sync::Compacted { removed: gone.len(), added: 0 });
         assert_eq!(index.len(), clusters * size - gone.len());
-        let raw: Vec<Vec<u8>> = gone.iter().take(20).map(|id| all.get(*id).unwrap()[..8].iter().flat_map(|x| x.to_ne_bytes()).collect()).collect();
         for entry in std::fs::read_dir(&index_dir).unwrap() {
             let bytes = std::fs::read(entry.unwrap().path()).unwrap();
             for r in &raw {
                 assert!(!bytes.windows(r.len()).any(|w| w == &r[..]), "a removed vector is still in the index files");
             }
         }
-        assert_eq!(std::fs::read_dir(&index_dir).unwrap().count(), 5, "meta and one generation only");
+        assert_eq!(std::fs::read_dir(&index_dir).unwrap().count(), 4, "meta and one generation only");
         let (mut found, mut survivors) = (0, 0);
         for (id, v) in all.iter() {
             let hits = index.nearest(v, 10);
@@ -516,9 +566,8 @@ mod tests {
         assert_eq!(exact.ids(), again.vectors().ids());
     }
 
-    /// Regression: an index run whose photos had no face, or one that removed the last photo with
-    /// a face, failed with "cannot write index ... unexpected error" (hnsw_rs cannot dump an empty
-    /// graph).
+    /// Regression (hnsw_rs, before usearch): an index run whose photos had no face, or one that
+    /// removed the last photo with a face, failed with "cannot write index ... unexpected error".
     #[test]
     fn a_library_without_faces_has_an_empty_index() {
         let dir = tempfile::tempdir().unwrap();
@@ -553,13 +602,5 @@ mod tests {
         let other_store = clustered_library(other.path(), 3, 10, 8);
         let (_, sync) = FaceIndex::open(&index_dir, &other_store, "m", 8, true).unwrap();
         assert_eq!(sync, Sync::Rebuilt { points: 30 });
-    }
-
-    #[test]
-    fn unit_cosine_is_zero_for_equal_vectors_and_never_negative() {
-        let v = [0.6f32, 0.8];
-        assert!(UnitCosine.eval(&v, &v).abs() < 1e-6);
-        assert_eq!(UnitCosine.eval(&[1.0, 0.0], &[1.0000001, 0.0]), 0.0);
-        assert!((UnitCosine.eval(&[1.0, 0.0], &[0.0, 1.0]) - 1.0).abs() < 1e-6);
     }
 }
