@@ -80,6 +80,7 @@ fn main() {
         match mode.as_str() {
             "build" => build(n),
             "upgrade" => upgrade(n),
+            "reindex" => reindex(n),
             "build-q8" => {
                 let path = vector_file(&library_dir(n).join("index"));
                 let (_, t) = timed(|| Vectors::open(&path, manifest().embedder.dim).unwrap().write_compact(&ann::compact_path(&path)).unwrap());
@@ -101,6 +102,11 @@ fn main() {
         let dir = library_dir(n);
         if !dir.join("built.json").is_file() {
             child(n, "build");
+        }
+        let graph_file = |dir: &Path| std::fs::read_dir(dir.join("index")).unwrap().flatten().any(|e| e.file_name().to_string_lossy().ends_with(".usearch"));
+        if wants_graph(n) && !graph_file(&dir) {
+            // Cached without a graph, or with one of an older format (hnsw_rs).
+            child(n, "reindex");
         }
         let built: Built = serde_json::from_slice(&std::fs::read(dir.join("built.json")).unwrap()).unwrap();
         println!("  library {} ({} faces in {} photos, {} identities)", dir.display(), built.faces, built.photos, built.identities);
@@ -126,7 +132,7 @@ fn main() {
         let mut by_kind: BTreeMap<&str, u64> = BTreeMap::new();
         for e in std::fs::read_dir(&index).unwrap().flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            let kind = ["hnsw.graph", "hnsw.data", "vectors", "q8"].into_iter().find(|k| name.ends_with(&format!(".{k}"))).unwrap_or("other");
+            let kind = ["usearch", "vectors", "q8"].into_iter().find(|k| name.ends_with(&format!(".{k}"))).unwrap_or("other");
             *by_kind.entry(kind).or_default() += e.metadata().unwrap().len();
         }
         let db = dir_size(&dir.join("library.db")) + dir_size(&dir.join("library.db-wal"));
@@ -256,7 +262,7 @@ fn build(n: usize) {
     unsafe { libc::malloc_trim(0) };
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let (c, t) = (cpu_now(), Instant::now());
-    let graph = std::env::var("FACEGATE_MILLION_GRAPH").map_or(n <= 200_000, |v| v == "1");
+    let graph = wants_graph(n);
     if graph {
         let (index, sync) = FaceIndex::open(&library.index_dir(), &library.store, &model, dim, true).unwrap();
         println!("  build: FaceIndex::open {:.1} s ({sync:?}, {} points)", t.elapsed().as_secs_f64(), index.len());
@@ -269,6 +275,28 @@ fn build(n: usize) {
     let index_peak_kb = proc_status("VmHWM:");
     let built = Built { faces: n, photos, identities, person: person.0, queries, write_s, graph, index_s, index_cpu_s, index_peak_kb, build_peak_kb: 0 };
     let built = Built { build_peak_kb: proc_status("VmHWM:").max(index_peak_kb), ..built };
+    std::fs::write(dir.join("built.json"), serde_json::to_vec_pretty(&built).unwrap()).unwrap();
+}
+
+/// Whether the run builds the HNSW graph: `FACEGATE_MILLION_GRAPH=1` or `0`, else up to 200k.
+fn wants_graph(n: usize) -> bool {
+    std::env::var("FACEGATE_MILLION_GRAPH").map_or(n <= 200_000, |v| v == "1")
+}
+
+/// Builds the index of the cached library anew (its files deleted first) and records the build
+/// in `built.json`, as `build` would have.
+fn reindex(n: usize) {
+    let manifest = manifest();
+    let dir = library_dir(n);
+    let library = Library::open(&dir, Access::Write).unwrap();
+    std::fs::remove_dir_all(library.index_dir()).unwrap();
+    let (c, t) = (cpu_now(), Instant::now());
+    let (index, sync) = FaceIndex::open(&library.index_dir(), &library.store, &manifest.embedder.model.id, manifest.embedder.dim, true).unwrap();
+    let index_s = t.elapsed().as_secs_f64();
+    println!("  rebuild: FaceIndex::open {index_s:.1} s ({sync:?}, {} points), peak RSS {}", index.len(), mib_kb(proc_status("VmHWM:")));
+    let built: Built = serde_json::from_slice(&std::fs::read(dir.join("built.json")).unwrap()).unwrap();
+    let peak = proc_status("VmHWM:");
+    let built = Built { graph: true, index_s, index_cpu_s: cpu_now() - c, index_peak_kb: peak, build_peak_kb: peak, ..built };
     std::fs::write(dir.join("built.json"), serde_json::to_vec_pretty(&built).unwrap()).unwrap();
 }
 
