@@ -85,6 +85,15 @@ if [ "$web_tests" = 1 ]; then
   fi
 fi
 
+# usearch (the HNSW graph) is C++ built by its build script: it needs a C++ compiler.
+if ! command -v c++ > /dev/null; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  echo "setup: installing g++ with apt-get (usearch is built from C++)"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends g++
+fi
+
 echo "setup: building target/release/facegate"
 cargo build --release --locked
 echo "setup: done. Try: target/release/facegate --library /tmp/facegate-demo index sample-images"
