@@ -564,6 +564,19 @@ mod tests {
         assert_eq!(again.len(), index.len());
         let exact = exact_vectors(&index_dir, &store, "m", dim).unwrap();
         assert_eq!(exact.ids(), again.vectors().ids());
+        drop((index, again));
+
+        // A second removal: the slots freed the first time are scrubbed again with the new ones.
+        let second: HashSet<FaceId> = all.ids().iter().enumerate().filter(|(i, id)| i % clusters == 7 && !gone.contains(id)).map(|(_, id)| *id).collect();
+        let photos: Vec<_> = store.photo_states().unwrap().values().filter(|p| second.contains(&FaceId(p.id.0))).map(|p| p.id).collect();
+        store.remove_photos(&photos).unwrap();
+        let (index, sync) = FaceIndex::open(&index_dir, &store, "m", dim, true).unwrap();
+        assert_eq!(sync, Sync::Compacted { removed: second.len(), added: 0 });
+        assert_eq!(read_meta(&index_dir).unwrap().removed, gone.len() + second.len());
+        let raw: Vec<Vec<u8>> = second.iter().take(20).map(|id| int8(all.get(*id).unwrap())).collect();
+        let graph = std::fs::read(graph_path(&index_dir, &read_meta(&index_dir).unwrap().basename)).unwrap();
+        assert!(raw.iter().all(|r| !graph.windows(r.len()).any(|w| w == &r[..])), "a vector removed the second time is still in the graph");
+        assert!(all.iter().filter(|(id, _)| !gone.contains(id) && !second.contains(id)).take(200).all(|(id, v)| index.nearest(v, 10).iter().any(|h| h.0 == id)));
     }
 
     /// Regression (hnsw_rs, before usearch): an index run whose photos had no face, or one that
@@ -590,6 +603,28 @@ mod tests {
         let (again, sync) = FaceIndex::open(&index_dir, &store, "m", 8, true).unwrap();
         assert_eq!((again.len(), sync), (0, Sync::UpToDate));
         assert!(exact_vectors(&index_dir, &store, "m", 8).unwrap().is_empty());
+    }
+
+    /// A generation that hnsw_rs wrote (before usearch; its meta names no graph format) is built
+    /// anew by the next writer, and its files are deleted.
+    #[test]
+    fn an_index_of_the_hnsw_rs_era_is_rebuilt_and_its_files_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = clustered_library(dir.path(), 3, 10, 8);
+        let index_dir = dir.path().join("index");
+        FaceIndex::open(&index_dir, &store, "m", 8, true).unwrap();
+        let mut meta: serde_json::Value = serde_json::from_slice(&std::fs::read(index_dir.join(META)).unwrap()).unwrap();
+        meta.as_object_mut().unwrap().remove("graph");
+        std::fs::write(index_dir.join(META), serde_json::to_vec(&meta).unwrap()).unwrap();
+        let old = index_dir.join(format!("{}.hnsw.graph", meta["basename"].as_str().unwrap()));
+        std::fs::write(&old, b"an hnsw_rs graph").unwrap();
+        let (index, sync) = FaceIndex::open(&index_dir, &store, "m", 8, true).unwrap();
+        assert_eq!(sync, Sync::Rebuilt { points: 30 });
+        assert!(!old.exists(), "the old graph file is deleted");
+        let (first, v) = index.vectors().iter().next().unwrap();
+        assert!(index.nearest(v, 5).iter().any(|h| h.0 == first), "the rebuilt graph finds a face");
+        let (_, sync) = FaceIndex::open(&index_dir, &store, "m", 8, true).unwrap();
+        assert_eq!(sync, Sync::UpToDate);
     }
 
     #[test]
