@@ -6,8 +6,10 @@
 //!     FACEGATE_MODELS=models/blazeface scripts/bench_detect.sh   # the same for BlazeFace
 //!
 //! Environment: `FACEGATE_BENCH_STEP=N` takes every Nth WIDER photo (default 1: all 400);
-//! `FACEGATE_BENCH_ONLY=wider|portraits` runs one part; `FACEGATE_BENCH_DUMP=FILE` writes every
-//! unmatched detection (photo, box, score) as TSV for looking at them. One thread, one session,
+//! `FACEGATE_BENCH_ONLY=wider|crops|portraits` runs one part; `FACEGATE_BENCH_DUMP=FILE` writes every
+//! unmatched detection (photo, box, score) as TSV for looking at them, `FACEGATE_BENCH_MISSED=FILE`
+//! every annotated face of 64 px or more that no detection matched (photo, box, and the best IoU
+//! and score among the detections it overlaps). One thread, one session,
 //! as each worker of `facegate index` runs. Where the photos or the runtime are missing it says so
 //! and does nothing.
 //!
@@ -45,6 +47,12 @@ fn main() {
         match std::fs::read_to_string(shared.join("wider-dev/labels.txt")) {
             Ok(labels) => wider(&mut detector, &shared.join("wider-dev/images"), &labels),
             Err(_) => eprintln!("detect bench: no ../shared/wider-dev; skipping WIDER"),
+        }
+    }
+    if only.is_empty() || only == "crops" {
+        match std::fs::read_to_string(shared.join("wider-dev/labels.txt")) {
+            Ok(labels) => wider_crops(&mut detector, &shared.join("wider-dev/images"), &labels),
+            Err(_) => eprintln!("detect bench: no ../shared/wider-dev; skipping WIDER crops"),
         }
     }
     if only.is_empty() || only == "portraits" {
@@ -110,6 +118,7 @@ fn wider(detector: &mut Detector, images: &Path, labels: &str) {
     let step: usize = std::env::var("FACEGATE_BENCH_STEP").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
     let confident = detector.spec().score_threshold;
     let mut dump = std::env::var_os("FACEGATE_BENCH_DUMP").map(|p| std::fs::File::create(p).expect("dump file"));
+    let mut missed = std::env::var_os("FACEGATE_BENCH_MISSED").map(|p| std::fs::File::create(p).expect("missed file"));
     let (mut faces, mut all) = (Tally::default(), Tally::default());
     let mut total = [0usize; 5];
     let (mut photos, mut seconds) = (0, 0.0f64);
@@ -137,6 +146,13 @@ fn wider(detector: &mut Detector, images: &Path, labels: &str) {
                 writeln!(out, "{name}\t{:.0}\t{:.0}\t{:.0}\t{:.0}\t{:.3}", r.x0, r.y0, r.x1, r.y1, d.score).expect("dump");
             }
         }
+        if let Some(out) = missed.as_mut() {
+            for t in truth.iter().filter(|t| t.height() >= 64.0 && !found.iter().any(|d| d.rect.iou(t) >= 0.4)) {
+                let best = found.iter().filter(|d| d.rect.iou(t) > 0.0).max_by(|a, b| a.rect.iou(t).total_cmp(&b.rect.iou(t)));
+                let (iou, score) = best.map_or((0.0, 0.0), |d| (d.rect.iou(t), d.score));
+                writeln!(out, "{name}\t{:.0}\t{:.0}\t{:.0}\t{:.0}\t{iou:.2}\t{score:.3}", t.x0, t.y0, t.x1, t.y1).expect("missed");
+            }
+        }
     }
     println!("\nWIDER dev: {photos} photos, {} faces; recall at IoU >= 0.4 by face height; {:.3} s per photo (detection, one thread)\n", total.iter().sum::<usize>(), seconds / photos.max(1) as f64);
     let heads: Vec<String> = BUCKETS.iter().map(|b| format!("{} px ({})", b.2, total[BUCKETS.iter().position(|x| x.2 == b.2).unwrap()])).collect();
@@ -144,6 +160,48 @@ fn wider(detector: &mut Detector, images: &Path, labels: &str) {
     println!("|{}", " --- |".repeat(7));
     println!("{}", faces.row("faces", &total));
     println!("{}", all.row("faces and possible faces", &total));
+}
+
+/// Portraits cut from crowds: every annotated WIDER face of 64 px or more (frontal, turned,
+/// profile, partly covered), cut out with the box itself as the frame and with the box grown
+/// 1.5 times (as a press-kit or ID photo frames a head). A crop counts when a detection, possible
+/// or confident, has its centre inside the annotated box.
+fn wider_crops(detector: &mut Detector, images: &Path, labels: &str) {
+    let confident = detector.spec().score_threshold;
+    let mut kinds: Vec<(&str, usize, usize, usize)> = vec![("face box", 0, 0, 0), ("box grown 1.5×", 0, 0, 0)];
+    for (name, truth) in parse_wider(labels) {
+        if !truth.iter().any(|t| t.height() >= 64.0) {
+            continue;
+        }
+        let Some(rgb) = load(&images.join(&name)) else { continue };
+        for t in truth.iter().filter(|t| t.height() >= 64.0) {
+            for (kind, grown) in [(0, grow(t, 1.0, rgb.width(), rgb.height())), (1, grow(t, 1.5, rgb.width(), rgb.height()))] {
+                let img = crop(&rgb, &grown);
+                let (x, y) = (grown.x0.round(), grown.y0.round());
+                let inside = Rect { x0: t.x0 - x, y0: t.y0 - y, x1: t.x1 - x, y1: t.y1 - y };
+                let found = detector.detect(&Pyramid::new(img, 16)).expect("detector runs");
+                let hits: Vec<&Detection> = found
+                    .iter()
+                    .filter(|d| {
+                        let (cx, cy) = ((d.rect.x0 + d.rect.x1) / 2.0, (d.rect.y0 + d.rect.y1) / 2.0);
+                        cx >= inside.x0 && cx <= inside.x1 && cy >= inside.y0 && cy <= inside.y1
+                    })
+                    .collect();
+                if hits.is_empty() {
+                    eprintln!("detect bench: no face in the crop of {name} at {:.0},{:.0} {:.0}×{:.0} ({})", t.x0, t.y0, t.width(), t.height(), kinds[kind].0);
+                }
+                let k = &mut kinds[kind];
+                k.1 += 1;
+                k.2 += usize::from(!hits.is_empty());
+                k.3 += usize::from(hits.iter().any(|d| d.score >= confident));
+            }
+        }
+    }
+    println!("\nWIDER faces of 64 px or more cut out as portraits: a face found in\n");
+    println!("| crop | faces | any face | confident face |\n| --- | --- | --- | --- |");
+    for (name, n, any, sure) in kinds {
+        println!("| {name} | {n} | {any} ({:.1} %) | {sure} ({:.1} %) |", 100.0 * any as f64 / n.max(1) as f64, 100.0 * sure as f64 / n.max(1) as f64);
+    }
 }
 
 /// Tight crops of each labelled photo's largest face (the box itself, and the box cut by a

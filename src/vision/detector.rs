@@ -68,7 +68,7 @@ impl Detector {
                 let scale = 320.0 / side;
                 let m = r.scales.multiple;
                 let size = (320usize).div_ceil(m) * m;
-                let pass = Pass { origin: [cx - side / 2.0, cy - side / 2.0], scale, width: size, height: size, max_face: f32::INFINITY, mirror: false };
+                let pass = Pass { origin: [cx - side / 2.0, cy - side / 2.0], scale, width: size, height: size, ..Pass::default() };
                 self.net.run_retinaface(image, r, &[pass], min_score)
             }
             Family::BlazeFace(b) => {
@@ -97,8 +97,8 @@ impl Net {
         faces.sort_by(|a, b| b.score.total_cmp(&a.score));
         if !faces.iter().any(|f| f.score >= spec.score_threshold) {
             // No confident face: a second, more sensitive look before "no face" is recorded.
-            let pass = retinaface::portrait_pass(w, h, &r.portrait, r.scales.multiple);
-            faces.extend(self.run_retinaface(image, r, &[pass], spec.possible_threshold)?);
+            let looks: Vec<Pass> = r.portrait.iter().map(|p| retinaface::portrait_pass(w, h, p, r.scales.multiple)).collect();
+            faces.extend(self.run_retinaface(image, r, &looks, spec.possible_threshold)?);
             faces = weighted_nms(faces, spec.nms_iou);
         }
         Ok(faces)
@@ -110,7 +110,7 @@ impl Net {
         for pass in passes {
             let (width, height) = (pass.width, pass.height);
             self.buffer.resize(width * height * 3, 0.0);
-            write_input_sized(image, &pass.affine(), &r.input, (width, height), &mut self.buffer, pass.mirror);
+            write_input_sized(image, &pass.affine(), &r.input, (width, height), &mut self.buffer, (pass.mirror, pass.edges));
             let shape = match r.input.layout {
                 Layout::Nchw => [1, 3, height as i64, width as i64],
                 Layout::Nhwc => [1, height as i64, width as i64, 3],

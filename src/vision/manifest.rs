@@ -149,7 +149,7 @@ pub struct RetinafaceSpec {
     pub variance: [f32; 2],
     pub scales: super::retinaface::Scales,
     pub verify: super::retinaface::Verify,
-    pub portrait: super::retinaface::Portrait,
+    pub portrait: Vec<super::retinaface::Portrait>,
 }
 
 /// MediaPipe BlazeFace: a 192 px detector run on the whole photo and on tiles.

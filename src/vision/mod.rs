@@ -19,25 +19,26 @@ pub use raster::Pyramid;
 pub use runtime::Device;
 
 use manifest::{InputSpec, Layout};
-use raster::Affine;
+use raster::{Affine, Edges};
 
 /// Writes one model input image (`size`×`size`, normalised, in the spec's layout) sampled from
 /// `image` at `map`; `mirror` flips it left-right. Points outside the image get the spec's padding.
 pub fn write_input(image: &Pyramid, map: &Affine, spec: &InputSpec, dst: &mut [f32], mirror: bool) {
-    write_input_sized(image, map, spec, (spec.size, spec.size), dst, mirror)
+    write_input_sized(image, map, spec, (spec.size, spec.size), dst, (mirror, Edges::Outside))
 }
 
-/// [`write_input`] for an input of `width`×`height`.
+/// [`write_input`] for an input of `width`×`height`, with what the input shows past the photo's
+/// edges (the spec's padding, or the photo mirrored).
 pub fn write_input_sized(
     image: &Pyramid,
     map: &Affine,
     spec: &InputSpec,
     (width, height): (usize, usize),
     dst: &mut [f32],
-    mirror: bool,
+    (mirror, edges): (bool, Edges),
 ) {
     let plane = width * height;
-    image.sample_affine(map, width, height, |row, col, rgb| {
+    image.sample_affine_with(map, width, height, edges, |row, col, rgb| {
         let col = if mirror { width - 1 - col } else { col };
         let v = spec.normalise(rgb);
         for (c, value) in v.into_iter().enumerate() {

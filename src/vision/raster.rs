@@ -79,11 +79,18 @@ impl Pyramid {
     /// Calls `write(row, col, sample)` for every output pixel of a `width`×`height` grid, with the
     /// bilinear sample of the source at `map`, or `None` outside the image. Axis-aligned maps
     /// (letterboxed detector frames) compute each column's and row's position once.
-    pub fn sample_affine(
+    pub fn sample_affine(&self, map: &Affine, width: usize, height: usize, write: impl FnMut(usize, usize, Option<[f32; 3]>)) {
+        self.sample_affine_with(map, width, height, Edges::Outside, write)
+    }
+
+    /// [`Pyramid::sample_affine`], with points just left or right of the image mirrored into it
+    /// when `edges` is [`Edges::Reflect`].
+    pub fn sample_affine_with(
         &self,
         map: &Affine,
         width: usize,
         height: usize,
+        edges: Edges,
         mut write: impl FnMut(usize, usize, Option<[f32; 3]>),
     ) {
         let k = self.level_for(map.scale());
@@ -91,9 +98,9 @@ impl Pyramid {
         let f = (1u32 << k) as f32;
         if map.dx[1] == 0.0 && map.dy[0] == 0.0 {
             let cols: Vec<_> =
-                (0..width).map(|c| axis(map.origin[0] + (c as f32 + 0.5) * map.dx[0], f, img.width())).collect();
+                (0..width).map(|c| axis(edges.fold((map.origin[0] + (c as f32 + 0.5) * map.dx[0]) / f, img.width()), img.width())).collect();
             for row in 0..height {
-                let y = axis(map.origin[1] + (row as f32 + 0.5) * map.dy[1], f, img.height());
+                let y = axis((map.origin[1] + (row as f32 + 0.5) * map.dy[1]) / f, img.height());
                 for (col, x) in cols.iter().enumerate() {
                     write(row, col, x.zip(y).map(|(x, y)| bilinear(img, x, y)));
                 }
@@ -102,7 +109,7 @@ impl Pyramid {
             for row in 0..height {
                 for col in 0..width {
                     let [x, y] = map.apply(col as f32, row as f32);
-                    let sample = axis(x, f, img.width()).zip(axis(y, f, img.height())).map(|(x, y)| bilinear(img, x, y));
+                    let sample = axis(edges.fold(x / f, img.width()), img.width()).zip(axis(y / f, img.height())).map(|(x, y)| bilinear(img, x, y));
                     write(row, col, sample);
                 }
             }
@@ -110,10 +117,34 @@ impl Pyramid {
     }
 }
 
-/// Where level-0 continuous coordinate `v` falls on an axis of `len` pixels of a level `f` times
-/// smaller: the two neighbouring pixel centres and the weight of the second, or `None` outside.
-fn axis(v: f32, f: f32, len: u32) -> Option<(usize, usize, f32)> {
-    let lv = v / f;
+/// What a sample past the image's edge gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Edges {
+    /// Nothing: the caller's padding.
+    #[default]
+    Outside,
+    /// The image mirrored about its left and right edges (up to one image's width beyond them):
+    /// a face cut by a side near its middle is seen whole, as itself and its mirror image. Above
+    /// and below, nothing: a face mirrored upside down is no face, and a mirrored corner can look
+    /// like one.
+    Reflect,
+}
+
+impl Edges {
+    /// Horizontal coordinate `x` on a row of `width` pixels, mirrored into it for [`Edges::Reflect`].
+    fn fold(self, x: f32, width: u32) -> f32 {
+        let width = width as f32;
+        match self {
+            Edges::Reflect if x < 0.0 => -x,
+            Edges::Reflect if x > width => 2.0 * width - x,
+            _ => x,
+        }
+    }
+}
+
+/// Where continuous coordinate `lv` (of the level sampled) falls on an axis of `len` pixels: the
+/// two neighbouring pixel centres and the weight of the second, or `None` outside.
+fn axis(lv: f32, len: u32) -> Option<(usize, usize, f32)> {
     if !(0.0..=len as f32).contains(&lv) {
         return None;
     }
@@ -220,5 +251,31 @@ mod tests {
         });
         let v = first.unwrap();
         assert!((v[0] - 1.5).abs() < 0.6 && (v[1] - 1.5).abs() < 0.6, "{v:?}");
+    }
+
+    #[test]
+    fn reflected_edges_mirror_the_pixels_next_to_the_edge() {
+        let p = Pyramid::new(gradient(8, 6), 2);
+        // Four pixels left of the image and one row above it, then the first image pixels.
+        let map = Affine { origin: [-4.0, -1.0], dx: [1.0, 0.0], dy: [0.0, 1.0] };
+        let mut seen = vec![];
+        p.sample_affine_with(&map, 8, 2, Edges::Reflect, |r, c, v| seen.push((r, c, v)));
+        // Output column c samples x = c − 3.5: mirrored, 3.5 − c for c < 4.
+        let at = |r: usize, c: usize| seen.iter().find(|s| s.0 == r && s.1 == c).unwrap().2;
+        assert_eq!(at(1, 0), Some([3.0, 0.0, 7.0]));
+        assert_eq!(at(1, 3), Some([0.0, 0.0, 7.0]));
+        assert_eq!(at(1, 4), Some([0.0, 0.0, 7.0]));
+        assert_eq!(at(1, 7), Some([3.0, 0.0, 7.0]));
+        assert!((0..8).all(|c| at(0, c).is_none()), "the row above the image is not mirrored");
+        // The general (rotated) path mirrors the same way.
+        let turned = Affine { dx: [1.0, 1e-9], ..map };
+        let mut general = vec![];
+        p.sample_affine_with(&turned, 8, 2, Edges::Reflect, |r, c, v| general.push((r, c, v)));
+        assert_eq!(general, seen);
+        // Past one image's length beyond the edge, nothing.
+        let far = Affine { origin: [-20.0, 0.0], ..map };
+        let mut outside = 0;
+        p.sample_affine_with(&far, 4, 1, Edges::Reflect, |_, _, v| outside += v.is_none() as usize);
+        assert_eq!(outside, 4);
     }
 }

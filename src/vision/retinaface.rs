@@ -14,7 +14,7 @@
 use serde::Deserialize;
 
 use super::geometry::{Detection, Rect};
-use super::raster::Affine;
+use super::raster::{Affine, Edges};
 
 /// RetinaFace's landmarks, image left to right: left eye, right eye (on the image), nose tip,
 /// left mouth corner, right mouth corner.
@@ -46,19 +46,31 @@ pub struct Scales {
     /// Photos that get a fine pass also get the coarse pass mirrored: a second view that finds
     /// faces cut by the edge or turned away which the first misses.
     pub mirror_coarse: bool,
+    /// The coarse pass's border left and right of the photo shows the photo mirrored about its
+    /// side rather than the mean colour: a face cut by a side is then seen as a whole (if doubled)
+    /// face. Detections centred more than `edge_slack` of their width left or right of the photo
+    /// are the mirror images of faces inside it, and are dropped.
+    #[serde(default)]
+    pub reflect: bool,
+    #[serde(default)]
+    pub edge_slack: f32,
     /// Input sides are rounded up to a multiple of this (the largest feature stride).
     pub multiple: usize,
 }
 
-/// The second, more sensitive look at a photo in which no face reached the confident threshold:
+/// A second, more sensitive look at a photo in which no face reached the confident threshold:
 /// the photo is placed in the middle of a frame `pad` times its long side larger on every edge,
-/// shrunk so the frame is `side` pixels. A tightly cropped face, cut by every edge of the photo,
-/// is then seen whole against a neutral border.
+/// shrunk so the frame is `side` pixels, and mirrored left-right when `mirror` is set. A tightly
+/// cropped face, cut by every edge of the photo, is then seen whole against a neutral border. The
+/// manifest lists several such looks (frames and sizes differ in what they find: a profile is
+/// found at one size and missed at another).
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Portrait {
     pub pad: f32,
     pub side: f32,
+    #[serde(default)]
+    pub mirror: bool,
 }
 
 /// A second look at a detection scoring below `below`: the detector runs on a square `context`
@@ -84,8 +96,9 @@ impl Verify {
 }
 
 /// One run of the detector: the photo scaled by `scale`, with input pixel (0, 0) at image point
-/// `origin`, in an input of `width`×`height`, mirrored left-right when `mirror` is set; it keeps
-/// faces up to `max_face` image pixels.
+/// `origin`, in an input of `width`×`height`, mirrored left-right when `mirror` is set, and past
+/// the photo's edges what `edges` says; it keeps faces up to `max_face` image pixels, and, with
+/// reflected edges, those centred no more than `edge_slack` of their size outside the photo.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pass {
     pub origin: [f32; 2],
@@ -94,12 +107,32 @@ pub struct Pass {
     pub height: usize,
     pub max_face: f32,
     pub mirror: bool,
+    pub edges: Edges,
+    pub edge_slack: f32,
+}
+
+impl Default for Pass {
+    fn default() -> Pass {
+        Pass { origin: [0.0; 2], scale: 1.0, width: 0, height: 0, max_face: f32::INFINITY, mirror: false, edges: Edges::Outside, edge_slack: 0.0 }
+    }
 }
 
 impl Pass {
     fn new(origin: [f32; 2], scale: f32, extent: (f32, f32), multiple: usize) -> Pass {
         let side = |len: f32| ((len * scale).round().max(1.0) as usize).div_ceil(multiple) * multiple;
-        Pass { origin, scale, width: side(extent.0), height: side(extent.1), max_face: f32::INFINITY, mirror: false }
+        Pass { origin, scale, width: side(extent.0), height: side(extent.1), ..Pass::default() }
+    }
+
+    /// Whether a box found in this pass is a face in the photo, not the mirror image (in a
+    /// reflected border) of one.
+    fn keeps(&self, rect: &Rect, iw: f32) -> bool {
+        if self.edges == Edges::Outside {
+            return true;
+        }
+        // Only the sides are mirrored (see `Edges::Reflect`).
+        let cx = (rect.x0 + rect.x1) / 2.0;
+        let slack = self.edge_slack * rect.width();
+        cx >= -slack && cx <= iw + slack
     }
 
     /// Sampling map from input pixels to image pixels.
@@ -121,7 +154,11 @@ pub fn passes(width: u32, height: u32, scales: &Scales, fine_pixels: f32) -> Vec
     let long = w.max(h);
     let m = scales.margin * long;
     let coarse = (scales.coarse_side / (long + 2.0 * m)).min(1.0);
-    let whole = Pass::new([-m, -m], coarse, (w + 2.0 * m, h + 2.0 * m), scales.multiple);
+    let mut whole = Pass::new([-m, -m], coarse, (w + 2.0 * m, h + 2.0 * m), scales.multiple);
+    if scales.reflect {
+        whole.edges = Edges::Reflect;
+        whole.edge_slack = scales.edge_slack;
+    }
     let mut out = vec![whole];
     let fine = (fine_pixels / (w * h)).sqrt().min(scales.max_upscale);
     if long >= scales.fine_min_side && fine >= coarse * scales.min_step {
@@ -140,7 +177,7 @@ pub fn portrait_pass(width: u32, height: u32, portrait: &Portrait, multiple: usi
     let frame = w.max(h) * (1.0 + 2.0 * portrait.pad);
     let scale = portrait.side / frame;
     let origin = [(w - frame) / 2.0, (h - frame) / 2.0];
-    Pass::new(origin, scale, (frame, frame), multiple)
+    Pass { mirror: portrait.mirror, ..Pass::new(origin, scale, (frame, frame), multiple) }
 }
 
 /// Anchors of an input of `width`×`height`: for each stride, row-major over its feature map, one
@@ -184,7 +221,7 @@ pub fn decode(
         let [xa, y0] = pass.to_image(cx - bw / 2.0, cy - bh / 2.0);
         let [xb, y1] = pass.to_image(cx + bw / 2.0, cy + bh / 2.0);
         let rect = Rect { x0: xa.min(xb), y0, x1: xa.max(xb), y1 };
-        if rect.width().max(rect.height()) > pass.max_face {
+        if rect.width().max(rect.height()) > pass.max_face || !pass.keeps(&rect, iw) {
             continue;
         }
         let rect = rect.clip(iw, ih);
@@ -219,6 +256,8 @@ mod tests {
         handoff: 64.0,
         margin: 0.0,
         mirror_coarse: false,
+        reflect: false,
+        edge_slack: 0.25,
         multiple: 32,
     };
 
@@ -242,7 +281,7 @@ mod tests {
     #[test]
     fn decode_applies_the_variances_and_the_pass_scale() {
         // One anchor at (100, 60) of size 64 in a pass at half scale with origin (10, 20).
-        let pass = Pass { origin: [10.0, 20.0], scale: 0.5, width: 256, height: 256, max_face: 300.0, mirror: false };
+        let pass = Pass { origin: [10.0, 20.0], scale: 0.5, width: 256, height: 256, max_face: 300.0, ..Pass::default() };
         let anchors = [[100.0, 60.0, 64.0], [10.0, 10.0, 16.0]];
         let loc = [1.0, -0.5, 0.0, (2.0f32).ln() / 0.2, 0.0, 0.0, 0.0, 0.0];
         let conf = [0.1, 0.9, 0.8, 0.2];
@@ -302,12 +341,30 @@ mod tests {
         let small = passes(800, 533, &SCALES, SCALES.fine_pixels);
         assert_eq!(small[1].scale, 2.0, "enlarged at most twice");
         let thumb = passes(250, 250, &SCALES, SCALES.fine_pixels);
-        assert_eq!(thumb, vec![Pass { origin: [0.0, 0.0], scale: 1.0, width: 256, height: 256, max_face: f32::INFINITY, mirror: false }]);
+        assert_eq!(thumb, vec![Pass { origin: [0.0, 0.0], scale: 1.0, width: 256, height: 256, ..Pass::default() }]);
         let mirrored = passes(1024, 768, &Scales { mirror_coarse: true, ..SCALES }, SCALES.fine_pixels);
         assert_eq!(mirrored.len(), 3);
         assert_eq!(mirrored[1], Pass { mirror: true, ..mirrored[0] });
         // Faces 64 px or more at the coarse scale (102.4 px in the photo) come from the coarse pass.
         assert_eq!(p[1].max_face, 64.0 / 0.625);
+    }
+
+    #[test]
+    fn a_reflected_border_keeps_faces_cut_by_the_edge_and_drops_mirror_images() {
+        let p = passes(1000, 500, &Scales { margin: 0.1, reflect: true, edge_slack: 0.1, ..SCALES }, SCALES.fine_pixels);
+        assert_eq!(p[0].edges, Edges::Reflect);
+        assert_eq!(p[1].edges, Edges::Outside, "the fine pass sees the photo alone");
+        let photo = 1000.0;
+        let face = |x0: f32| Rect { x0, y0: 100.0, x1: x0 + 100.0, y1: 220.0 };
+        // Cut by the left edge at its middle (centre on the edge), or 5 px past it: a face.
+        assert!(p[0].keeps(&face(-50.0), photo) && p[0].keeps(&face(-55.0), photo));
+        // The mirror image of a face 20 px inside the edge is centred 70 px outside it: dropped.
+        assert!(!p[0].keeps(&face(-120.0), photo));
+        assert!(!p[0].keeps(&Rect { x0: 960.0, y0: 100.0, x1: 1100.0, y1: 220.0 }, photo), "centred 30 px past the right edge");
+        // Above and below nothing is mirrored: a face cut by the top edge stays.
+        assert!(p[0].keeps(&Rect { x0: 300.0, y0: -100.0, x1: 400.0, y1: 20.0 }, photo));
+        // Without reflection every box is kept (it is clipped later).
+        assert!(p[1].keeps(&face(-120.0), photo));
     }
 
     #[test]
@@ -321,7 +378,7 @@ mod tests {
 
     #[test]
     fn the_portrait_pass_centres_the_photo_in_a_padded_frame() {
-        let p = portrait_pass(200, 300, &Portrait { pad: 0.25, side: 320.0 }, 32);
+        let p = portrait_pass(200, 300, &Portrait { pad: 0.25, side: 320.0, mirror: false }, 32);
         // Frame 450 px around the photo, shrunk to 320.
         assert!((p.scale - 320.0 / 450.0).abs() < 1e-6);
         assert_eq!(p.origin, [-125.0, -75.0]);

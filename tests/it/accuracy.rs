@@ -88,7 +88,7 @@ fn shared_faces_detection_matching_and_search_meet_the_targets() {
         }
     }
     println!("group photos: {found} of {expected} faces found, {surplus} extra confident detections, {possible} possible faces");
-    assert!(found >= 21 && expected == 22, "group faces found: {found} of {expected}");
+    assert!(found == 22 && expected == 22, "group faces found: {found} of {expected}");
     assert!(surplus <= 1, "{surplus} false detections");
 
     // Same vs different person, largest face of each single-person photo.
