@@ -190,17 +190,26 @@ fn wider_crops(detector: &mut Detector, images: &Path, labels: &str) {
                 if hits.is_empty() {
                     eprintln!("detect bench: no face in the crop of {name} at {:.0},{:.0} {:.0}×{:.0} ({})", t.x0, t.y0, t.width(), t.height(), kinds[kind].0);
                 }
-                let k = &mut kinds[kind];
-                k.1 += 1;
-                k.2 += usize::from(!hits.is_empty());
-                k.3 += usize::from(hits.iter().any(|d| d.score >= confident));
+                count(&mut kinds[kind], &hits, confident);
             }
         }
     }
-    println!("\nWIDER faces of 64 px or more cut out as portraits: a face found in\n");
-    println!("| crop | faces | any face | confident face |\n| --- | --- | --- | --- |");
-    for (name, n, any, sure) in kinds {
-        println!("| {name} | {n} | {any} ({:.1} %) | {sure} ({:.1} %) |", 100.0 * any as f64 / n.max(1) as f64, 100.0 * sure as f64 / n.max(1) as f64);
+    print_found("WIDER faces of 64 px or more cut out as portraits", "faces", &kinds);
+}
+
+/// Counts one crop in its row: (name, crops, with any face, with a confident face).
+fn count(row: &mut (&str, usize, usize, usize), found: &[&Detection], confident: f32) {
+    row.1 += 1;
+    row.2 += usize::from(!found.is_empty());
+    row.3 += usize::from(found.iter().any(|d| d.score >= confident));
+}
+
+fn print_found(title: &str, what: &str, rows: &[(&str, usize, usize, usize)]) {
+    println!("\n{title}: a face found in\n");
+    println!("| crop | {what} | any face | confident face |\n| --- | --- | --- | --- |");
+    for (name, n, any, sure) in rows {
+        let share = |k: usize| 100.0 * k as f64 / (*n).max(1) as f64;
+        println!("| {name} | {n} | {any} ({:.1} %) | {sure} ({:.1} %) |", share(*any), share(*sure));
     }
 }
 
@@ -239,17 +248,10 @@ fn portraits(detector: &mut Detector, faces: &Path, labels: &str) {
                 eprintln!("detect bench: no face in {} ({}, {w}×{h})", cols[0], kinds[kind].0);
                 if let Ok(dir) = std::env::var("FACEGATE_BENCH_MISSES") { let _ = img_copy.save(Path::new(&dir).join(format!("{}-{kind}.png", cols[0].replace('/', "_")))); }
             }
-            let k = &mut kinds[kind];
-            k.1 += 1;
-            k.2 += usize::from(!found.is_empty());
-            k.3 += usize::from(found.iter().any(|d| d.score >= confident));
+            count(&mut kinds[kind], &found.iter().collect::<Vec<_>>(), confident);
         }
     }
-    println!("\nPortraits from ../shared/faces (people/): a face found in\n");
-    println!("| crop | photos | any face | confident face |\n| --- | --- | --- | --- |");
-    for (name, n, any, sure) in kinds {
-        println!("| {name} | {n} | {any} ({:.1} %) | {sure} ({:.1} %) |", 100.0 * any as f64 / n.max(1) as f64, 100.0 * sure as f64 / n.max(1) as f64);
-    }
+    print_found("Portraits from ../shared/faces (people/)", "photos", &kinds);
 }
 
 fn grow(r: &Rect, k: f32, w: u32, h: u32) -> Rect {
