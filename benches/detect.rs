@@ -183,7 +183,7 @@ fn wider_crops(detector: &mut Detector, images: &Path, labels: &str) {
                 let hits: Vec<&Detection> = found
                     .iter()
                     .filter(|d| {
-                        let (cx, cy) = ((d.rect.x0 + d.rect.x1) / 2.0, (d.rect.y0 + d.rect.y1) / 2.0);
+                        let (cx, cy) = d.rect.center();
                         cx >= inside.x0 && cx <= inside.x1 && cy >= inside.y0 && cy <= inside.y1
                     })
                     .collect();
@@ -255,7 +255,7 @@ fn portraits(detector: &mut Detector, faces: &Path, labels: &str) {
 }
 
 fn grow(r: &Rect, k: f32, w: u32, h: u32) -> Rect {
-    let (cx, cy) = ((r.x0 + r.x1) / 2.0, (r.y0 + r.y1) / 2.0);
+    let (cx, cy) = r.center();
     Rect::from_center(cx, cy, k * r.width(), k * r.height()).clip(w as f32, h as f32)
 }
 

@@ -68,7 +68,7 @@ impl Frame {
 /// Frames for a second look at an uncertain detection: squares of 1.5, 2 and 3 times its size
 /// centred on it, each also mirrored.
 pub fn verification_frames(rect: &Rect) -> Vec<Frame> {
-    let (cx, cy) = ((rect.x0 + rect.x1) / 2.0, (rect.y0 + rect.y1) / 2.0);
+    let (cx, cy) = rect.center();
     let size = rect.width().max(rect.height());
     [1.5f32, 2.0, 3.0]
         .iter()

@@ -61,7 +61,7 @@ impl Detector {
     pub fn detect_near(&mut self, image: &Pyramid, rect: &super::Rect, min_score: f32) -> Result<Vec<Detection>> {
         let spec = &self.spec;
         let side = rect.width().max(rect.height()) * 2.0;
-        let (cx, cy) = ((rect.x0 + rect.x1) / 2.0, (rect.y0 + rect.y1) / 2.0);
+        let (cx, cy) = rect.center();
         match spec.family() {
             Family::RetinaFace(r) => {
                 // The region, scaled so the face is about 160 input pixels wide.

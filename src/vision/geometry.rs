@@ -17,6 +17,11 @@ impl Rect {
         Rect { x0: cx - w / 2.0, y0: cy - h / 2.0, x1: cx + w / 2.0, y1: cy + h / 2.0 }
     }
 
+    /// The centre point, (x, y).
+    pub fn center(&self) -> (f32, f32) {
+        ((self.x0 + self.x1) / 2.0, (self.y0 + self.y1) / 2.0)
+    }
+
     pub fn width(&self) -> f32 {
         (self.x1 - self.x0).max(0.0)
     }

@@ -89,7 +89,7 @@ impl Verify {
     /// The pass for a second look at `rect`.
     pub fn pass(&self, rect: &Rect, multiple: usize) -> Pass {
         let size = rect.width().max(rect.height()).max(1.0);
-        let (cx, cy) = ((rect.x0 + rect.x1) / 2.0, (rect.y0 + rect.y1) / 2.0);
+        let (cx, cy) = rect.center();
         let side = self.context * size;
         Pass::new([cx - side / 2.0, cy - side / 2.0], self.face / size, (side, side), multiple)
     }
@@ -98,7 +98,8 @@ impl Verify {
 /// One run of the detector: the photo scaled by `scale`, with input pixel (0, 0) at image point
 /// `origin`, in an input of `width`×`height`, mirrored left-right when `mirror` is set, and past
 /// the photo's edges what `edges` says; it keeps faces up to `max_face` image pixels, and, with
-/// reflected edges, those centred no more than `edge_slack` of their size outside the photo.
+/// reflected edges, those centred no more than `edge_slack` of their width left or right of the
+/// photo.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pass {
     pub origin: [f32; 2],
@@ -130,7 +131,7 @@ impl Pass {
             return true;
         }
         // Only the sides are mirrored (see `Edges::Reflect`).
-        let cx = (rect.x0 + rect.x1) / 2.0;
+        let (cx, _) = rect.center();
         let slack = self.edge_slack * rect.width();
         cx >= -slack && cx <= iw + slack
     }
