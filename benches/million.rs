@@ -24,7 +24,9 @@
 //! `FACEGATE_MILLION_WRITES=1` (with a graph) also times the writing operations on a copy of the
 //! library: `cluster --all` with its pairwise precision and recall, adding 10,000 faces, erasing
 //! the person with 1,000 photos, and, as whole CLI processes, `check` of one photo and
-//! `consent expiring --within 30d` over up to 100,000 consents (see `writes`).
+//! `consent expiring --within 30d` over up to 100,000 consents (see `writes`);
+//! `FACEGATE_MILLION_BASELINE=BIN` also times `consent expiring` with another facegate binary,
+//! alternating with this build's, on the same library.
 //!
 //!     FACEGATE_MILLION_GRAPH=1 FACEGATE_MILLION_WRITES=1 cargo bench --bench million -- 1m
 
@@ -544,11 +546,12 @@ fn writes(n: usize) {
     println!("    {consents} consents recorded (Store::grant each) in {}", secs(t_grants));
     drop(library);
     let exe = library_dir(n).parent().unwrap().parent().unwrap().join("release/facegate");
-    let cli = |args: &[&str]| {
+    let run = |exe: &Path, args: &[&str]| {
         let t = Instant::now();
-        let out = Command::new(&exe).arg("--library").arg(&work).args(args).env("FACEGATE_ACTOR", "bench").output().unwrap();
+        let out = Command::new(exe).arg("--library").arg(&work).args(args).env("FACEGATE_ACTOR", "bench").output().unwrap();
         (t.elapsed(), out.status.code(), String::from_utf8_lossy(&out.stdout).lines().count())
     };
+    let cli = |args: &[&str]| run(&exe, args);
     let (mut check, mut codes) = (Vec::new(), BTreeMap::new());
     for path in &real {
         let (t, code, _) = cli(&["check", path, "--purpose", "web"]);
@@ -564,6 +567,18 @@ fn writes(n: usize) {
         lines = l;
     }
     let expiring_ms = report(&format!("consent expiring --within 30d ({consents} consents)"), &expiring, &format!("whole CLI process, {lines} lines printed"));
+    if let Some(baseline) = std::env::var_os("FACEGATE_MILLION_BASELINE").map(PathBuf::from) {
+        // The same CLI timings with another build, alternating with this one, on the same library.
+        let (mut old, mut new, mut old_lines) = (Vec::new(), Vec::new(), 0);
+        for _ in 0..5 {
+            let (t, _, l) = run(&baseline, &["consent", "expiring", "--within", "30d"]);
+            old.push(t);
+            old_lines = l;
+            new.push(cli(&["consent", "expiring", "--within", "30d"]).0);
+        }
+        report(&format!("  baseline {}", baseline.display()), &old, &format!("{old_lines} lines printed"));
+        report("  this build, alternating with it", &new, &format!("{lines} lines printed"));
+    }
     row("cluster_all_s", t_cluster.as_secs_f64());
     row("cluster_precision", precision);
     row("cluster_recall", recall);
