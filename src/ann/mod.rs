@@ -410,7 +410,7 @@ fn new_graph(dim: usize) -> Result<Index> {
         quantization: ScalarKind::I8,
         connectivity: CONNECTIVITY,
         expansion_add: ef_construction(),
-        expansion_search: EF_SEARCH,
+        expansion_search: ef_search(),
         multi: false,
     };
     Index::new(&options).map_err(|e| Error::Invalid(format!("cannot make an HNSW graph: {e}")))
@@ -430,6 +430,11 @@ fn graph_error(what: impl std::fmt::Debug, doing: &str, e: impl std::fmt::Displa
 /// `EF_CONSTRUCTION`, or `FACEGATE_HNSW_EF_CONSTRUCTION` (16 or more) for measuring others.
 fn ef_construction() -> usize {
     std::env::var("FACEGATE_HNSW_EF_CONSTRUCTION").ok().and_then(|v| v.parse().ok()).filter(|&v| v >= 16).unwrap_or(EF_CONSTRUCTION)
+}
+
+/// `EF_SEARCH`, or `FACEGATE_HNSW_EF_SEARCH` (16 or more) for measuring others.
+fn ef_search() -> usize {
+    std::env::var("FACEGATE_HNSW_EF_SEARCH").ok().and_then(|v| v.parse().ok()).filter(|&v| v >= 16).unwrap_or(EF_SEARCH)
 }
 
 fn read_meta(dir: &Path) -> Option<Meta> {
@@ -460,6 +465,7 @@ fn load(dir: &Path, meta: &Meta) -> Option<Index> {
     let path = graph_path(dir, &meta.basename);
     let graph = new_graph(meta.dim).ok()?;
     graph.load(path.to_str()?).ok()?;
+    graph.change_expansion_search(ef_search());
     // A search context for each thread that may search at once (see `reserve`).
     reserve(&graph, graph.size() + meta.removed).ok()?;
     (graph.size() == meta.num_points && graph.dimensions() == meta.dim).then_some(graph)
