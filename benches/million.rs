@@ -27,12 +27,15 @@
 //! `consent expiring --within 30d` over up to 100,000 consents (see `writes`);
 //! `FACEGATE_MILLION_BASELINE=BIN` also times `consent expiring` with another facegate binary,
 //! alternating with this build's, on the same library.
+//! `FACEGATE_MILLION_PROBE=1` (with a graph) measures how many of the faces clustering needs one
+//! graph search finds, and the clustering recall the rule itself allows with exact neighbours
+//! (see `probe`).
 //!
 //!     FACEGATE_MILLION_GRAPH=1 FACEGATE_MILLION_WRITES=1 cargo bench --bench million -- 1m
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -44,7 +47,7 @@ use facegate::cluster;
 use facegate::gdpr::erase::{self, Files, Options};
 use facegate::library::{Access, Library};
 use facegate::query::{self, Method};
-use facegate::store::{FaceId, NewGrant, PersonId, PhotoRecord};
+use facegate::store::{FaceId, NewGrant, PersonId, PersonRef, PhotoRecord};
 use facegate::vision::Manifest;
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +95,7 @@ fn main() {
             }
             "old" | "new" => queries(n, &mode),
             "writes" => writes(n),
+            "probe" => probe(n),
             other => panic!("unknown child {other}"),
         }
         return;
@@ -126,6 +130,9 @@ fn main() {
         }
         for mode in ["old", "new"] {
             row.extend(child(n, mode).into_iter().map(|(k, v)| (format!("{mode}_{k}"), v)));
+        }
+        if built.graph && std::env::var("FACEGATE_MILLION_PROBE").is_ok_and(|v| v == "1") {
+            child(n, "probe");
         }
         if built.graph && std::env::var("FACEGATE_MILLION_WRITES").is_ok_and(|v| v == "1") {
             row.extend(child(n, "writes"));
@@ -481,8 +488,8 @@ fn writes(n: usize) {
     let (c, t) = (cpu_now(), Instant::now());
     let outcome = cluster::run(&mut library, &index, cluster::Mode::Full, &cluster::Params::default()).unwrap();
     let t_cluster = t.elapsed();
-    let (precision, recall) = pairwise(&library, &world);
-    step("cluster::run(Full) (cluster --all)", t_cluster, cpu_now() - c, format!("pairwise precision {precision:.4}, recall {recall:.4}; {outcome:?}"));
+    let (precision, recall, recall_small) = pairwise(&library, &world);
+    step("cluster::run(Full) (cluster --all)", t_cluster, cpu_now() - c, format!("pairwise precision {precision:.4}, recall {recall:.4} (identities of 1-5 faces {recall_small:.4}); {outcome:?}"));
     drop(index);
 
     let first_new = world.photos.len();
@@ -513,9 +520,9 @@ fn writes(n: usize) {
     let outcome = cluster::run(&mut library, &index, cluster::Mode::Incremental, &cluster::Params::default()).unwrap();
     let t_add = t.elapsed();
     drop(index);
-    let (precision, recall) = pairwise(&library, &world);
+    let (precision, recall, recall_small) = pairwise(&library, &world);
     step(&format!("add {} faces (write + index + cluster)", new_faces.len()), t_add, cpu_now() - c, format!(
-        "write_batch {}, FaceIndex::open {} ({sync:?}), clustering {}; precision {precision:.4}, recall {recall:.4}; {} linked",
+        "write_batch {}, FaceIndex::open {} ({sync:?}), clustering {}; precision {precision:.4}, recall {recall:.4} (1-5 faces {recall_small:.4}); {} linked",
         secs(t_write), secs(t_index), secs(t_add - t_write - t_index), outcome.faces_linked));
 
     let opts = Options { person: PersonId(built.person), reason: "bench".into(), files: Files::Keep, include_suggestions: false, actor: "bench".into(), certificate_dir: work.join("certificates") };
@@ -589,23 +596,104 @@ fn writes(n: usize) {
     std::fs::remove_dir_all(&work).unwrap();
 }
 
-/// Pairwise precision and recall of the library's persons against the synthetic identities,
-/// over every face (face k of the world is the k-th face id).
-fn pairwise(library: &Library, world: &World) -> (f64, f64) {
-    let c2 = |n: u64| (n * n.saturating_sub(1) / 2) as f64;
+/// How well the graph finds the faces clustering needs: for 2,000 faces of identities with 2–5
+/// faces, the share of their same-identity faces at or above the pair threshold that one graph
+/// search (`FaceIndex::nearest`, the neighbours clustering asks for) returns, against the exact
+/// answer from the synthetic identities (`FACEGATE_HNSW_EF_SEARCH` changes the graph's search);
+/// then the recall the clustering rule reaches with exact neighbour lists, its limit whatever
+/// the index.
+fn probe(n: usize) {
+    let manifest = manifest();
+    let (model, dim) = (manifest.embedder.model.id.clone(), manifest.embedder.dim);
+    let world = World::new(SEED, dim, |rng| identity_sizes(n, rng));
+    let faces_of = world.faces_of();
+    let library = Library::open(&library_dir(n), Access::Share).unwrap();
+    let face_id_of: Vec<FaceId> = library.store.face_states().unwrap().iter().map(|s| s.face).collect();
+    let (index, _) = FaceIndex::open(&library.index_dir(), &library.store, &model, dim, false).unwrap();
+    let params = cluster::Params::default();
+    let mut rng = Rng::new(SEED ^ 0x9B0B);
+    let (mut probes, mut siblings_all, mut wanted, mut found, mut faces_missing_all) = (0, 0, 0, 0, 0);
+    let t = Instant::now();
+    while probes < 2_000 {
+        let k = rng.below(world.ident.len());
+        let siblings = &faces_of[&world.ident[k]];
+        if !(2..=5).contains(&siblings.len()) {
+            continue;
+        }
+        probes += 1;
+        siblings_all += siblings.len() - 1;
+        let query = index.vectors().get(face_id_of[k]).unwrap().to_vec();
+        let hits: std::collections::HashSet<FaceId> = index.nearest(&query, params.neighbours).into_iter().map(|h| h.0).collect();
+        let close: Vec<FaceId> = siblings
+            .iter()
+            .filter(|&&j| j != k)
+            .map(|&j| face_id_of[j])
+            .filter(|id| index.vectors().get(*id).is_some_and(|v| v.iter().zip(&query).map(|(a, b)| a * b).sum::<f32>() >= params.pair))
+            .collect();
+        let got = close.iter().filter(|id| hits.contains(id)).count();
+        wanted += close.len();
+        found += got;
+        faces_missing_all += usize::from(!close.is_empty() && got == 0);
+    }
+    let per = t.elapsed() / probes as u32;
+    println!("    graph search (ef_search {}): {found} of {wanted} same-identity faces >= {} found ({:.2} %; {siblings_all} same-identity faces in all); {faces_missing_all} of {probes} faces found none of theirs; {} a search",
+        std::env::var("FACEGATE_HNSW_EF_SEARCH").unwrap_or_else(|_| "default".into()), params.pair, 100.0 * found as f64 / wanted.max(1) as f64, ms(per));
+    // What the rule itself allows: the plan with exact neighbour lists. Identities sit far enough
+    // apart (their centres' cosine is 0.6 + 0.4 x that of two random directions, about 0.77 at
+    // most among a million) that no face of another identity can count towards a join (the mean of
+    // the three best similarities needs each of them above 3 x join - 2 = 0.82), so each face's
+    // exact list is its own identity's faces, best first, the first `neighbours` of them.
     let states = library.store.face_states().unwrap();
-    let mut cell: std::collections::HashMap<(PersonId, u32), u64> = Default::default();
-    let mut person: std::collections::HashMap<PersonId, u64> = Default::default();
-    let mut ident: std::collections::HashMap<u32, u64> = Default::default();
-    for (s, &i) in states.iter().zip(&world.ident) {
+    let position: HashMap<FaceId, usize> = face_id_of.iter().enumerate().map(|(k, id)| (*id, k)).collect();
+    let vector = |k: usize| index.vectors().get(face_id_of[k]).unwrap();
+    let exact = |f: FaceId| -> Vec<(FaceId, f32)> {
+        let k = position[&f];
+        let q = vector(k);
+        let mut hits: Vec<(FaceId, f32)> = faces_of[&world.ident[k]]
+            .iter()
+            .filter(|&&j| j != k)
+            .map(|&j| (face_id_of[j], vector(j).iter().zip(q).map(|(a, b)| a * b).sum::<f32>()))
+            .collect();
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1));
+        hits.truncate(params.neighbours);
+        hits
+    };
+    let (plan, t) = timed(|| cluster::plan(&states, &Default::default(), exact, &params, cluster::Scope::ALL));
+    let mut person: Vec<Option<PersonRef>> = states.iter().map(|s| s.person.map(PersonRef::Existing)).collect();
+    for l in &plan.links {
+        person[position[&l.face]] = Some(l.person);
+    }
+    let (precision, recall, recall_small) = pairwise_of(person.into_iter(), &world);
+    println!("    cluster::plan with exact neighbours (the rule's own limit, {}): precision {precision:.4}, recall {recall:.4} (identities of 1-5 faces {recall_small:.4})", secs(t));
+}
+
+/// Pairwise precision and recall of the library's persons against the synthetic identities,
+/// over every face (face k of the world is the k-th face id), with the recall over the pairs of
+/// the identities with 1–5 faces apart (the `BIG` ones hold most pairs at 100k).
+fn pairwise(library: &Library, world: &World) -> (f64, f64, f64) {
+    let states = library.store.face_states().unwrap();
+    pairwise_of(states.iter().map(|s| s.person.map(PersonRef::Existing)), world)
+}
+
+/// `pairwise` for any assignment of the world's faces (in face order) to persons.
+fn pairwise_of(persons: impl Iterator<Item = Option<PersonRef>>, world: &World) -> (f64, f64, f64) {
+    let c2 = |n: u64| (n * n.saturating_sub(1) / 2) as f64;
+    let mut cell: HashMap<(PersonRef, u32), u64> = HashMap::new();
+    let mut person: HashMap<PersonRef, u64> = HashMap::new();
+    let mut ident: HashMap<u32, u64> = HashMap::new();
+    for (p, &i) in persons.zip(&world.ident) {
         *ident.entry(i).or_default() += 1;
-        if let Some(p) = s.person {
+        if let Some(p) = p {
             *cell.entry((p, i)).or_default() += 1;
             *person.entry(p).or_default() += 1;
         }
     }
+    let small = |i: &u32| ident[i] <= 5;
     let tp: f64 = cell.values().map(|&n| c2(n)).sum();
+    let tp_small: f64 = cell.iter().filter(|((_, i), _)| small(i)).map(|(_, &n)| c2(n)).sum();
     let predicted: f64 = person.values().map(|&n| c2(n)).sum();
     let actual: f64 = ident.values().map(|&n| c2(n)).sum();
-    (if predicted > 0.0 { tp / predicted } else { 1.0 }, if actual > 0.0 { tp / actual } else { 1.0 })
+    let actual_small: f64 = ident.iter().filter(|(i, _)| small(i)).map(|(_, &n)| c2(n)).sum();
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 1.0 };
+    (ratio(tp, predicted), ratio(tp, actual), ratio(tp_small, actual_small))
 }

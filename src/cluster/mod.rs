@@ -77,12 +77,13 @@ impl Scope {
     pub const ALL: Scope = Scope { after: FaceId(0), review_suggestions: true };
 }
 
-/// Decides links for the faces in `faces` (all faces of the library, by id). `neighbours(f)`
-/// gives other faces similar to `f` with their similarity, best first.
+/// Decides links for the faces in `faces` (all faces of the library, by id). `near(f)` gives
+/// other faces similar to `f` with their similarity, best first; it is asked up to three times
+/// for a face, so it should be cheap (`run` searches every list up front).
 pub fn plan(
     faces: &[FaceState],
     rejections: &HashSet<(FaceId, PersonId)>,
-    mut neighbours: impl FnMut(FaceId) -> Vec<(FaceId, f32)>,
+    mut near: impl FnMut(FaceId) -> Vec<(FaceId, f32)>,
     params: &Params,
     scope: Scope,
 ) -> Plan {
@@ -94,8 +95,6 @@ pub fn plan(
         photos_of.entry(*person).or_default().insert(photo_of[face]);
     }
     let mut out = Plan::default();
-    let mut cache: HashMap<FaceId, Vec<(FaceId, f32)>> = HashMap::new();
-    let mut near = |f: FaceId| -> Vec<(FaceId, f32)> { cache.entry(f).or_insert_with(|| neighbours(f)).clone() };
 
     for face in faces.iter().filter(|f| f.person.is_none() && f.face > scope.after) {
         if person_of.contains_key(&face.face) {
@@ -309,14 +308,8 @@ pub fn run(library: &mut crate::library::Library, index: &crate::ann::FaceIndex,
         .filter(|f| (f.person.is_none() && f.face > after) || (scope.review_suggestions && f.link == Some(Link::Suggested)))
         .map(|f| f.face)
         .collect();
-    // Every neighbour list the plan can ask for, searched in parallel up front (the plan itself
-    // stays sequential, in face-id order).
-    use rayon::prelude::*;
-    let near: HashMap<FaceId, Vec<(FaceId, f32)>> = wanted
-        .par_iter()
-        .filter_map(|f| index.vectors().get(*f).map(|v| (*f, index.nearest(v, params.neighbours))))
-        .collect();
-    let plan = plan(&faces, &rejections, |f| near.get(&f).cloned().unwrap_or_default(), params, scope);
+    let near = Neighbours::search(index, &faces, &wanted, params.neighbours);
+    let plan = plan(&faces, &rejections, |f| near.of(f, &faces), params, scope);
     store.apply_links(plan.new_persons, &plan.links)?;
     if let Some(last) = faces.last() {
         store.set_meta(WATERMARK, &last.face.0.to_string())?;
@@ -328,6 +321,46 @@ pub fn run(library: &mut crate::library::Library, index: &crate::ann::FaceIndex,
         persons_merged: plan.merged,
         faces_unlinked: store.unassigned_faces()?.len(),
     })
+}
+
+/// Every neighbour list the plan can ask for, searched in parallel up front (the plan itself stays
+/// sequential, in face-id order), and kept flat: `k` slots a face, each the neighbour's position
+/// in the run's faces and its similarity, 8 bytes a slot (256 MB for 32 neighbours of a million
+/// faces). Neighbours that are not among the run's faces (unreviewed possible faces, faces
+/// removed since the graph was written) are left out; the plan would skip them.
+struct Neighbours {
+    /// The faces searched for, by id.
+    wanted: Vec<FaceId>,
+    k: usize,
+    /// `k` slots per wanted face, best first; unused slots hold `EMPTY`.
+    slots: Vec<(u32, f32)>,
+}
+
+impl Neighbours {
+    const EMPTY: (u32, f32) = (u32::MAX, f32::NAN);
+
+    /// `faces` sorted by id; `wanted` a sorted subset of their ids.
+    fn search(index: &crate::ann::FaceIndex, faces: &[FaceState], wanted: &[FaceId], k: usize) -> Neighbours {
+        use rayon::prelude::*;
+        let position = |id: FaceId| faces.binary_search_by_key(&id, |f| f.face).ok().and_then(|i| u32::try_from(i).ok());
+        let mut slots = vec![Self::EMPTY; wanted.len() * k];
+        if k > 0 {
+            slots.par_chunks_mut(k).zip(wanted.par_iter()).for_each(|(out, face)| {
+                let Some(v) = index.vectors().get(*face) else { return };
+                let found = index.nearest(v, k).into_iter().filter_map(|(g, s)| position(g).map(|p| (p, s)));
+                for (slot, hit) in out.iter_mut().zip(found) {
+                    *slot = hit;
+                }
+            });
+        }
+        Neighbours { wanted: wanted.to_vec(), k, slots }
+    }
+
+    /// The neighbours of `face`, best first (none for a face that was not searched).
+    fn of(&self, face: FaceId, faces: &[FaceState]) -> Vec<(FaceId, f32)> {
+        let Ok(i) = self.wanted.binary_search(&face) else { return Vec::new() };
+        self.slots[i * self.k..(i + 1) * self.k].iter().take_while(|s| s.0 != u32::MAX).map(|&(p, s)| (faces[p as usize].face, s)).collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
