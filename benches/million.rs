@@ -628,7 +628,7 @@ fn probe(n: usize) {
             .iter()
             .filter(|&&j| j != k)
             .map(|&j| face_id_of[j])
-            .filter(|id| index.vectors().get(*id).is_some_and(|v| v.iter().zip(&query).map(|(a, b)| a * b).sum::<f32>() >= params.pair))
+            .filter(|id| index.vectors().get(*id).is_some_and(|v| ann::dot(v, &query) >= params.pair))
             .collect();
         let got = close.iter().filter(|id| hits.contains(id)).count();
         wanted += close.len();
@@ -652,7 +652,7 @@ fn probe(n: usize) {
         let mut hits: Vec<(FaceId, f32)> = faces_of[&world.ident[k]]
             .iter()
             .filter(|&&j| j != k)
-            .map(|&j| (face_id_of[j], vector(j).iter().zip(q).map(|(a, b)| a * b).sum::<f32>()))
+            .map(|&j| (face_id_of[j], ann::dot(vector(j), q)))
             .collect();
         hits.sort_by(|a, b| b.1.total_cmp(&a.1));
         hits.truncate(params.neighbours);
