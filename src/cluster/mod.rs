@@ -303,13 +303,13 @@ pub fn run(library: &mut crate::library::Library, index: &crate::ann::FaceIndex,
     let unreviewed = store.unreviewed_possible_faces()?;
     let faces: Vec<_> = store.face_states()?.into_iter().filter(|f| !unreviewed.contains(&f.face)).collect();
     let rejections = store.rejections()?;
-    let wanted: Vec<FaceId> = faces
+    let wanted = faces
         .iter()
         .filter(|f| (f.person.is_none() && f.face > after) || (scope.review_suggestions && f.link == Some(Link::Suggested)))
         .map(|f| f.face)
         .collect();
-    let near = Neighbours::search(index, &faces, &wanted, params.neighbours);
-    let plan = plan(&faces, &rejections, |f| near.of(f, &faces), params, scope);
+    let near = Neighbours::search(index, &faces, wanted, params.neighbours);
+    let plan = plan(&faces, &rejections, |f| near.of(f), params, scope);
     store.apply_links(plan.new_persons, &plan.links)?;
     if let Some(last) = faces.last() {
         store.set_meta(WATERMARK, &last.face.0.to_string())?;
@@ -328,7 +328,8 @@ pub fn run(library: &mut crate::library::Library, index: &crate::ann::FaceIndex,
 /// in the run's faces and its similarity, 8 bytes a slot (256 MB for 32 neighbours of a million
 /// faces). Neighbours that are not among the run's faces (unreviewed possible faces, faces
 /// removed since the graph was written) are left out; the plan would skip them.
-struct Neighbours {
+struct Neighbours<'a> {
+    faces: &'a [FaceState],
     /// The faces searched for, by id.
     wanted: Vec<FaceId>,
     k: usize,
@@ -336,11 +337,11 @@ struct Neighbours {
     slots: Vec<(u32, f32)>,
 }
 
-impl Neighbours {
+impl<'a> Neighbours<'a> {
     const EMPTY: (u32, f32) = (u32::MAX, f32::NAN);
 
     /// `faces` sorted by id; `wanted` a sorted subset of their ids.
-    fn search(index: &crate::ann::FaceIndex, faces: &[FaceState], wanted: &[FaceId], k: usize) -> Neighbours {
+    fn search(index: &crate::ann::FaceIndex, faces: &'a [FaceState], wanted: Vec<FaceId>, k: usize) -> Neighbours<'a> {
         use rayon::prelude::*;
         let position = |id: FaceId| faces.binary_search_by_key(&id, |f| f.face).ok().and_then(|i| u32::try_from(i).ok());
         let mut slots = vec![Self::EMPTY; wanted.len() * k];
@@ -353,13 +354,13 @@ impl Neighbours {
                 }
             });
         }
-        Neighbours { wanted: wanted.to_vec(), k, slots }
+        Neighbours { faces, wanted, k, slots }
     }
 
     /// The neighbours of `face`, best first (none for a face that was not searched).
-    fn of(&self, face: FaceId, faces: &[FaceState]) -> Vec<(FaceId, f32)> {
+    fn of(&self, face: FaceId) -> Vec<(FaceId, f32)> {
         let Ok(i) = self.wanted.binary_search(&face) else { return Vec::new() };
-        self.slots[i * self.k..(i + 1) * self.k].iter().take_while(|s| s.0 != u32::MAX).map(|&(p, s)| (faces[p as usize].face, s)).collect()
+        self.slots[i * self.k..(i + 1) * self.k].iter().take_while(|s| s.0 != u32::MAX).map(|&(p, s)| (self.faces[p as usize].face, s)).collect()
     }
 }
 
